@@ -1,0 +1,44 @@
+/*
+ * sipvault-retention - entry point.
+ */
+#include "log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sipvault-retention [--config PATH] [--check] [--help] [--version]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	sv_log_init("sipvault-retention", SV_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "c:nhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sipvault-retention %s\n", SV_VERSION);
+			return 0;
+		case 'c':
+		case 'n':
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	fprintf(stderr, "sipvault-retention: not implemented yet\n");
+	return 1;
+}
