@@ -2,6 +2,7 @@
  * sipvault-server - entry point.
  */
 #include "log.h"
+#include "server.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -9,21 +10,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sipvault-server [--config PATH] [--check] [--help] [--version]\n");
+	fprintf(f, "usage: sipvault-server [--config PATH] [--check] [--analyze FILE]\n"
+	           "                       [--help] [--version]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'n'},
+	    {"analyze", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
+	const char *analyze = NULL;
 	int c;
 	sv_log_init("sipvault-server", SV_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:nhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:nha:V", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -31,6 +32,9 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("sipvault-server %s\n", SV_VERSION);
 			return 0;
+		case 'a':
+			analyze = optarg;
+			break;
 		case 'c':
 		case 'n':
 			break;
@@ -39,6 +43,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc) {
+		fprintf(stderr, "sipvault-server: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (analyze != NULL)
+		return sv_server_analyze(analyze, stdout);
 	fprintf(stderr, "sipvault-server: not implemented yet\n");
 	return 1;
 }
