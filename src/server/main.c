@@ -1,6 +1,12 @@
 /*
- * sipvault-server - entry point.
+ * sipvault-server - entry point: flags and configuration.
+ *
+ * Configuration comes from the environment, then the JSON file (default
+ * /etc/sipvault/server.conf, which may be missing). Exit status: 0 success,
+ * 2 usage or configuration error, 1 runtime failure.
  */
+#include "config.h"
+#include "errors.h"
 #include "log.h"
 #include "server.h"
 
@@ -8,10 +14,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+extern char **environ;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sipvault-server [--config PATH] [--check] [--analyze FILE]\n"
-	           "                       [--help] [--version]\n");
+	fprintf(f,
+	        "usage: sipvault-server [--config PATH] [--check] [--analyze FILE]\n"
+	        "                       [--help] [--version]\n"
+	        "\n"
+	        "  -c, --config PATH   JSON configuration file (default %s; environment\n"
+	        "                      variables override it)\n"
+	        "  -n, --check         validate the configuration and exit\n"
+	        "  -a, --analyze FILE  write the quality.json of an rtcp.json[.gz] to stdout\n"
+	        "  -h, --help          this text\n"
+	        "  -V, --version       print the version\n"
+	        "\n"
+	        "configuration variables:\n",
+	        SV_SERVER_CONF_PATH);
+	sv_conf_print_help(f, sv_server_conf_keys, sv_server_conf_nkeys);
 }
 
 int main(int argc, char **argv)
@@ -21,8 +41,11 @@ int main(int argc, char **argv)
 	    {"analyze", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
 	};
-	const char *analyze = NULL;
-	int c;
+	const char *analyze = NULL, *config = NULL;
+	struct sv_server_conf conf;
+	char err[1024];
+	int c, check = 0;
+
 	sv_log_init("sipvault-server", SV_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "c:nha:V", opts, NULL)) != -1) {
 		switch (c) {
@@ -36,10 +59,13 @@ int main(int argc, char **argv)
 			analyze = optarg;
 			break;
 		case 'c':
+			config = optarg;
+			break;
 		case 'n':
+			check = 1;
 			break;
 		default:
-			usage(stderr);
+			fprintf(stderr, "sipvault-server: try --help\n");
 			return 2;
 		}
 	}
@@ -47,8 +73,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sipvault-server: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	/* --analyze needs no configuration: nothing is listened on. */
 	if (analyze != NULL)
 		return sv_server_analyze(analyze, stdout);
-	fprintf(stderr, "sipvault-server: not implemented yet\n");
+	if (sv_server_conf_load(&conf, config, (const char *const *)environ, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "sipvault-server: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		printf("sipvault-server: configuration OK (%zu customers)\n", conf.customers->n);
+		sv_server_conf_release(&conf);
+		return 0;
+	}
+	sv_log_set_level(conf.log_level);
+	fprintf(stderr, "sipvault-server: the collector is not implemented yet\n");
+	sv_server_conf_release(&conf);
 	return 1;
 }
