@@ -1,0 +1,304 @@
+/*
+ * rtcpjson.c - rtcp.json reader.
+ */
+#include "rtcpjson.h"
+
+#include "errors.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define U32_MAX 4294967295LL
+
+/* Error context: err buffer plus the current path prefix. */
+struct ctx {
+	char *err;
+	size_t errlen;
+	char path[64];
+};
+
+static int fail(struct ctx *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct ctx *c, const char *key, const char *fmt, ...)
+{
+	if (c->err != NULL && c->errlen > 0) {
+		char msg[256];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (c->path[0] != '\0')
+			snprintf(c->err, c->errlen, "%s.%s: %s", c->path, key, msg);
+		else
+			snprintf(c->err, c->errlen, "%s: %s", key, msg);
+	}
+	return SV_E_PARSE;
+}
+
+/* An integer field in [min, max]; absent (or null when !required) leaves *out alone. */
+static int get_int(struct ctx *c, json_t *o, const char *key, int required, long long min,
+                   long long max, long long *out)
+{
+	json_t *v = json_object_get(o, key);
+	if (v == NULL || (json_is_null(v) && !required)) {
+		if (required)
+			return fail(c, key, "missing");
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return fail(c, key, "expected an integer in %lld..%lld", min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* A string field; absent or null leaves *out alone unless required. */
+static int get_str(struct ctx *c, json_t *o, const char *key, int required, const char **out)
+{
+	json_t *v = json_object_get(o, key);
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return fail(c, key, "missing");
+		return 0;
+	}
+	if (!json_is_string(v))
+		return fail(c, key, "expected a string");
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* A timestamp "…Z" or null (unknown, *ns = 0). */
+static int get_time(struct ctx *c, json_t *o, const char *key, uint64_t *ns)
+{
+	const char *s = NULL;
+	int rc = get_str(c, o, key, 0, &s);
+	if (rc != 0)
+		return rc;
+	*ns = 0;
+	if (s != NULL && sv_quality_iso8601_parse(s, ns) != 0)
+		return fail(c, key, "expected an ISO-8601 UTC time like 2026-11-26T10:00:05.250Z");
+	return 0;
+}
+
+static int parse_summary(struct ctx *c, json_t *sum, struct sv_quality_call *call)
+{
+	static const char *const reasons[] = {"bye", "cancel", "failed", "timeout"};
+	const char *codec = NULL, *reason = NULL;
+	long long status = 0, ignored;
+	int rc;
+	if (!json_is_object(sum))
+		return fail(c, "summary", "expected an object");
+	snprintf(c->path, sizeof(c->path), "summary");
+	if ((rc = get_str(c, sum, "codec", 0, &codec)) != 0 ||
+	    (rc = get_int(c, sum, "sample_count", 0, 0, LLONG_MAX, &ignored)) != 0 ||
+	    (rc = get_time(c, sum, "started_at", &call->started_ns)) != 0 ||
+	    (rc = get_time(c, sum, "answered_at", &call->answered_ns)) != 0 ||
+	    (rc = get_time(c, sum, "ended_at", &call->ended_ns)) != 0 ||
+	    (rc = get_int(c, sum, "final_status", 0, 0, 699, &status)) != 0 ||
+	    (rc = get_str(c, sum, "end_reason", 0, &reason)) != 0 ||
+	    (rc = get_str(c, sum, "from", 0, &call->from)) != 0 ||
+	    (rc = get_str(c, sum, "to", 0, &call->to)) != 0)
+		return rc;
+	json_t *dur = json_object_get(sum, "duration_seconds");
+	if (dur != NULL && !json_is_null(dur) && !json_is_number(dur))
+		return fail(c, "duration_seconds", "expected a number");
+	if (call->codec == NULL || call->codec[0] == '\0')
+		call->codec = codec;
+	call->final_status = (int)status;
+	if (reason != NULL) {
+		size_t i;
+		for (i = 0; i < 4; i++)
+			if (strcmp(reason, reasons[i]) == 0)
+				break;
+		if (i == 4)
+			return fail(c, "end_reason", "expected bye, cancel, failed or timeout");
+		call->end_reason = (enum sv_quality_end)i;
+	}
+	call->answered = (status >= 200 && status <= 299) || call->answered_ns != 0;
+	c->path[0] = '\0';
+	return 0;
+}
+
+/* Checks one report block and appends its sample. */
+static int parse_block(struct ctx *c, json_t *b, uint64_t ts, enum sv_quality_dir dir,
+                       unsigned clock_rate, struct sv_quality_sample *out)
+{
+	long long fl = 0, jit = 0, ignored;
+	double rtt = -1;
+	int rc;
+	if ((rc = get_int(c, b, "ssrc", 0, 0, U32_MAX, &ignored)) != 0 ||
+	    (rc = get_int(c, b, "fraction_lost", 1, 0, 255, &fl)) != 0 ||
+	    (rc = get_int(c, b, "cumulative_lost", 0, -8388608, 16777215, &ignored)) != 0 ||
+	    (rc = get_int(c, b, "highest_seq", 0, 0, U32_MAX, &ignored)) != 0 ||
+	    (rc = get_int(c, b, "jitter", 1, 0, U32_MAX, &jit)) != 0 ||
+	    (rc = get_int(c, b, "lsr", 0, 0, U32_MAX, &ignored)) != 0 ||
+	    (rc = get_int(c, b, "dlsr", 0, 0, U32_MAX, &ignored)) != 0)
+		return rc;
+	json_t *r = json_object_get(b, "rtt_ms");
+	if (r != NULL && !json_is_null(r)) {
+		if (!json_is_number(r) || json_number_value(r) < 0 ||
+		    !isfinite(json_number_value(r)) || json_number_value(r) > 1e7)
+			return fail(c, "rtt_ms", "expected null or a number in 0..10000000");
+		rtt = json_number_value(r);
+	}
+	return sv_quality_sample_from_block(ts, dir, (uint8_t)fl, (uint32_t)jit, clock_rate, rtt,
+	                                    out);
+}
+
+static int parse_report(struct ctx *c, json_t *rep, size_t idx, unsigned clock_rate,
+                        struct sv_rtcpjson *doc, uint64_t *ts_out)
+{
+	const char *dir = NULL, *ignored_s;
+	long long ts = 0, ignored;
+	json_t *blocks;
+	int rc;
+	snprintf(c->path, sizeof(c->path), "reports[%zu]", idx);
+	if (!json_is_object(rep)) {
+		char key[40];
+		c->path[0] = '\0';
+		snprintf(key, sizeof(key), "reports[%zu]", idx);
+		return fail(c, key, "expected an object");
+	}
+	if ((rc = get_int(c, rep, "ts_ns", 1, 0, LLONG_MAX, &ts)) != 0 ||
+	    (rc = get_str(c, rep, "direction", 1, &dir)) != 0 ||
+	    (rc = get_str(c, rep, "source", 0, &ignored_s)) != 0 ||
+	    (rc = get_str(c, rep, "src", 0, &ignored_s)) != 0 ||
+	    (rc = get_str(c, rep, "dst", 0, &ignored_s)) != 0 ||
+	    (rc = get_str(c, rep, "packet_type", 0, &ignored_s)) != 0 ||
+	    (rc = get_str(c, rep, "raw", 0, &ignored_s)) != 0 ||
+	    (rc = get_int(c, rep, "ssrc", 0, 0, U32_MAX, &ignored)) != 0)
+		return rc;
+	enum sv_quality_dir d;
+	if (strcmp(dir, "uac") == 0)
+		d = SV_QUALITY_UAC;
+	else if (strcmp(dir, "uas") == 0)
+		d = SV_QUALITY_UAS;
+	else
+		return fail(c, "direction", "expected \"uac\" or \"uas\"");
+	*ts_out = (uint64_t)ts;
+	blocks = json_object_get(rep, "blocks");
+	if (blocks == NULL || json_is_null(blocks))
+		return 0;
+	if (!json_is_array(blocks))
+		return fail(c, "blocks", "expected an array");
+	for (size_t j = 0; j < json_array_size(blocks); j++) {
+		snprintf(c->path, sizeof(c->path), "reports[%zu].blocks[%zu]", idx, j);
+		if (!json_is_object(json_array_get(blocks, j))) {
+			snprintf(c->path, sizeof(c->path), "reports[%zu]", idx);
+			char key[40];
+			snprintf(key, sizeof(key), "blocks[%zu]", j);
+			return fail(c, key, "expected an object");
+		}
+		rc = parse_block(c, json_array_get(blocks, j), (uint64_t)ts, d, clock_rate,
+		                 &doc->samples[doc->n_samples]);
+		if (rc != 0)
+			return rc;
+		doc->n_samples++;
+	}
+	return 0;
+}
+
+void sv_rtcpjson_release(struct sv_rtcpjson *doc)
+{
+	if (doc == NULL)
+		return;
+	free(doc->samples);
+	json_decref(doc->root);
+	memset(doc, 0, sizeof(*doc));
+	sv_quality_call_init(&doc->call);
+}
+
+int sv_rtcpjson_load(const void *text, size_t len, struct sv_rtcpjson *doc, char *err,
+                     size_t errlen)
+{
+	struct ctx c = {.err = err, .errlen = errlen};
+	json_error_t jerr;
+	long long clock_rate = 8000;
+	size_t total = 0;
+	json_t *reports, *sum;
+	uint64_t first = UINT64_MAX, last = 0;
+	int rc;
+
+	memset(doc, 0, sizeof(*doc));
+	sv_quality_call_init(&doc->call);
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	doc->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (doc->root == NULL) {
+		if (err != NULL && errlen > 0) {
+			snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
+			         jerr.column, jerr.text);
+			/* jansson quotes the offending input: keep the message one line */
+			for (char *p = err; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = ' ';
+		}
+		return SV_E_PARSE;
+	}
+	json_t *root = doc->root;
+	if (!json_is_object(root)) {
+		rc = fail(&c, "document", "expected a JSON object");
+		goto out;
+	}
+	if ((rc = get_str(&c, root, "call_id", 1, &doc->call.call_id)) != 0 ||
+	    (rc = get_str(&c, root, "codec", 0, &doc->call.codec)) != 0 ||
+	    (rc = get_int(&c, root, "clock_rate", 0, 1, 1000000, &clock_rate)) != 0 ||
+	    (rc = get_str(&c, root, "customer", 0, &doc->call.customer)) != 0)
+		goto out;
+	doc->call.clock_rate = (unsigned)clock_rate;
+	reports = json_object_get(root, "reports");
+	if (reports == NULL) {
+		rc = fail(&c, "reports", "missing");
+		goto out;
+	}
+	if (!json_is_array(reports)) {
+		rc = fail(&c, "reports", "expected an array");
+		goto out;
+	}
+	doc->n_reports = json_array_size(reports);
+	for (size_t i = 0; i < doc->n_reports; i++) {
+		json_t *b = json_object_get(json_array_get(reports, i), "blocks");
+		if (json_is_array(b))
+			total += json_array_size(b);
+	}
+	if (total > 0 && (doc->samples = calloc(total, sizeof(*doc->samples))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < doc->n_reports; i++) {
+		uint64_t ts = 0;
+		if ((rc = parse_report(&c, json_array_get(reports, i), i, doc->call.clock_rate, doc,
+		                       &ts)) != 0)
+			goto out;
+		if (ts < first)
+			first = ts;
+		if (ts > last)
+			last = ts;
+	}
+	c.path[0] = '\0';
+	sum = json_object_get(root, "summary");
+	if (sum != NULL && !json_is_null(sum)) {
+		doc->has_summary = 1;
+		if ((rc = parse_summary(&c, sum, &doc->call)) != 0)
+			goto out;
+	} else {
+		doc->call.answered = 1;
+		doc->call.final_status = 200;
+		doc->call.end_reason = SV_QUALITY_END_BYE;
+		if (doc->n_reports > 0) {
+			doc->call.started_ns = first;
+			doc->call.answered_ns = first;
+			doc->call.ended_ns = last;
+		}
+	}
+	return 0;
+out:
+	sv_rtcpjson_release(doc);
+	return rc;
+}

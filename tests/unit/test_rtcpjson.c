@@ -1,0 +1,269 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "errors.h"
+#include "gz.h"
+#include "rtcpjson.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REPORT(dir, ts, blocks)                                                            \
+	"{\"ts_ns\":" #ts ",\"source\":\"agent\",\"direction\":\"" dir "\",\"ssrc\":4096," \
+	"\"packet_type\":\"rr\",\"blocks\":[" blocks "]}"
+#define BLOCK(fl, jit, rtt)                                                                     \
+	"{\"ssrc\":8192,\"fraction_lost\":" #fl ",\"cumulative_lost\":12,\"highest_seq\":1200," \
+	"\"jitter\":" #jit ",\"lsr\":0,\"dlsr\":0,\"rtt_ms\":" #rtt "}"
+
+static int load(const char *text, struct sv_rtcpjson *doc, char *err, size_t errlen)
+{
+	return sv_rtcpjson_load(text, strlen(text), doc, err, errlen);
+}
+
+static void test_contract_example(void **state)
+{
+	const char *text =
+	    "{\"call_id\":\"abc@host\",\"codec\":\"pcmu\",\"clock_rate\":8000,\"reports\":["
+	    "{\"ts_ns\":1764151205250000000,\"source\":\"agent\",\"direction\":\"uac\","
+	    "\"src\":\"198.51.100.1:10001\",\"dst\":\"203.0.113.1:20001\",\"ssrc\":4096,"
+	    "\"packet_type\":\"sr\",\"blocks\":[{\"ssrc\":8192,\"fraction_lost\":3,"
+	    "\"cumulative_lost\":12,\"highest_seq\":1200,\"jitter\":24,\"lsr\":0,\"dlsr\":0,"
+	    "\"rtt_ms\":41.5}],\"raw\":\"gckAAQ==\"}]}";
+	struct sv_rtcpjson doc;
+	char err[256];
+	assert_int_equal(load(text, &doc, err, sizeof(err)), 0);
+	assert_string_equal(doc.call.call_id, "abc@host");
+	assert_string_equal(doc.call.codec, "pcmu");
+	assert_int_equal(doc.call.clock_rate, 8000);
+	assert_int_equal(doc.n_reports, 1);
+	assert_int_equal(doc.n_samples, 1);
+	assert_int_equal(doc.has_summary, 0);
+	assert_true(doc.samples[0].ts_ns == 1764151205250000000ULL);
+	assert_int_equal(doc.samples[0].dir, SV_QUALITY_UAC);
+	assert_true(fabs(doc.samples[0].jitter_ms - 3.0) < 1e-12);
+	assert_true(fabs(doc.samples[0].loss_pct - 3.0 / 256 * 100) < 1e-12);
+	assert_true(fabs(doc.samples[0].rtt_ms - 41.5) < 1e-12);
+	/* Without the summary extension: answered, started/ended at the reports. */
+	assert_int_equal(doc.call.answered, 1);
+	assert_int_equal(doc.call.final_status, 200);
+	assert_true(doc.call.started_ns == 1764151205250000000ULL);
+	assert_true(doc.call.answered_ns == 1764151205250000000ULL);
+	assert_true(doc.call.ended_ns == 1764151205250000000ULL);
+	assert_null(doc.call.customer);
+	sv_rtcpjson_release(&doc);
+	sv_rtcpjson_release(&doc); /* harmless twice */
+	sv_rtcpjson_release(NULL);
+}
+
+static void test_blocks_directions_and_unknown_fields(void **state)
+{
+	const char *text =
+	    "{\"call_id\":\"c\",\"codec\":\"opus\",\"clock_rate\":48000,"
+	    "\"future\":{\"x\":[1,2]},\"reports\":[" REPORT(
+	        "uas", 3000000000,
+	        BLOCK(0, 480, null) "," BLOCK(
+	            128, 960, 10)) "," REPORT("uac", 1000000000,
+	                                      "") ","
+	                                          "{\"ts_ns\":2000000000,\"direction\":\"uac\","
+	                                          "\"packet_type\":\"xr\","
+	                                          "\"extra\":true,\"blocks\":null,\"src\":null}]}";
+	struct sv_rtcpjson doc;
+	char err[256] = "";
+	if (load(text, &doc, err, sizeof(err)) != 0)
+		fail_msg("load failed: %s", err);
+	assert_int_equal(doc.n_reports, 3);
+	assert_int_equal(doc.n_samples, 2);
+	assert_int_equal(doc.samples[0].dir, SV_QUALITY_UAS);
+	assert_true(fabs(doc.samples[0].jitter_ms - 10.0) < 1e-12);
+	assert_true(doc.samples[0].rtt_ms == 0);
+	assert_true(fabs(doc.samples[1].jitter_ms - 20.0) < 1e-12);
+	assert_true(fabs(doc.samples[1].loss_pct - 50.0) < 1e-12);
+	assert_true(doc.samples[1].rtt_ms == 10);
+	/* first / last report times, whatever the order */
+	assert_true(doc.call.started_ns == 1000000000ULL);
+	assert_true(doc.call.ended_ns == 3000000000ULL);
+	sv_rtcpjson_release(&doc);
+}
+
+static void test_summary_extension(void **state)
+{
+	const char *text = "{\"call_id\":\"c\",\"customer\":\"acme\",\"reports\":[],"
+	                   "\"summary\":{\"codec\":\"G729\",\"sample_count\":0,"
+	                   "\"started_at\":\"2025-11-26T10:00:00.120Z\",\"answered_at\":null,"
+	                   "\"ended_at\":\"2025-11-26T10:00:09Z\",\"duration_seconds\":0,"
+	                   "\"final_status\":486,\"end_reason\":\"failed\",\"from\":\"sip:a@x\","
+	                   "\"to\":\"sip:b@y\"}}";
+	struct sv_rtcpjson doc;
+	char err[256] = "";
+	if (load(text, &doc, err, sizeof(err)) != 0)
+		fail_msg("load failed: %s", err);
+	assert_int_equal(doc.has_summary, 1);
+	assert_string_equal(doc.call.customer, "acme");
+	assert_string_equal(doc.call.codec, "G729"); /* top-level codec absent */
+	assert_int_equal(doc.call.clock_rate, 8000); /* default */
+	assert_int_equal(doc.call.answered, 0);
+	assert_int_equal(doc.call.final_status, 486);
+	assert_int_equal(doc.call.end_reason, SV_QUALITY_END_FAILED);
+	assert_true(doc.call.started_ns == 1764151200120000000ULL);
+	assert_true(doc.call.answered_ns == 0);
+	assert_true(doc.call.ended_ns == 1764151209000000000ULL);
+	assert_string_equal(doc.call.from, "sip:a@x");
+	assert_string_equal(doc.call.to, "sip:b@y");
+	json_t *r = NULL;
+	assert_int_equal(
+	    sv_quality_build(&doc.call, doc.samples, doc.n_samples, SV_QUALITY_SRC_RTCP, &r), 0);
+	assert_string_equal(json_string_value(json_object_get(r, "verdict")), "unknown");
+	assert_string_equal(json_string_value(json_object_get(r, "audio_status")), "not_answered");
+	json_decref(r);
+	sv_rtcpjson_release(&doc);
+
+	/* 2xx final status means answered, even without answered_at. */
+	text = "{\"call_id\":\"c\",\"codec\":\"pcma\",\"reports\":[],"
+	       "\"summary\":{\"final_status\":200,\"end_reason\":\"timeout\"}}";
+	assert_int_equal(load(text, &doc, err, sizeof(err)), 0);
+	assert_int_equal(doc.call.answered, 1);
+	assert_int_equal(doc.call.end_reason, SV_QUALITY_END_TIMEOUT);
+	assert_string_equal(doc.call.codec, "pcma");
+	sv_rtcpjson_release(&doc);
+}
+
+struct bad_case {
+	const char *text;
+	const char *msg; /* expected substring of the error */
+};
+
+static void test_malformed(void **state)
+{
+	static const struct bad_case cases[] = {
+	    {"", "invalid JSON"},
+	    {"{\"call_id\":", "invalid JSON at line 1"},
+	    {"not json", "invalid JSON"},
+	    {"{\"call_id\":\"caf\\u\n\"}", "invalid JSON"}, /* error quotes a newline */
+	    {"[]", "document: expected a JSON object"},
+	    {"{\"call_id\":\"a\",\"call_id\":\"b\",\"reports\":[]}", "invalid JSON"},
+	    {"{\"reports\":[]}", "call_id: missing"},
+	    {"{\"call_id\":5,\"reports\":[]}", "call_id: expected a string"},
+	    {"{\"call_id\":\"c\"}", "reports: missing"},
+	    {"{\"call_id\":\"c\",\"reports\":{}}", "reports: expected an array"},
+	    {"{\"call_id\":\"c\",\"codec\":1,\"reports\":[]}", "codec: expected a string"},
+	    {"{\"call_id\":\"c\",\"clock_rate\":0,\"reports\":[]}",
+	     "clock_rate: expected an integer"},
+	    {"{\"call_id\":\"c\",\"clock_rate\":\"8000\",\"reports\":[]}", "clock_rate"},
+	    {"{\"call_id\":\"c\",\"clock_rate\":8000.5,\"reports\":[]}", "clock_rate"},
+	    {"{\"call_id\":\"c\",\"customer\":[],\"reports\":[]}", "customer: expected a string"},
+	    {"{\"call_id\":\"c\",\"reports\":[1]}", "reports[0]: expected an object"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uac", 1, "") ",{\"direction\":\"uac\"}]}",
+	     "reports[1].ts_ns: missing"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":-1,\"direction\":\"uac\"}]}",
+	     "reports[0].ts_ns: expected an integer"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":\"1\",\"direction\":\"uac\"}]}",
+	     "reports[0].ts_ns"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1}]}", "reports[0].direction: missing"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"UAC\"}]}",
+	     "reports[0].direction: expected \"uac\" or \"uas\""},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"uac\",\"source\":7}]}",
+	     "reports[0].source: expected a string"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"uac\",\"ssrc\":-4}]}",
+	     "reports[0].ssrc"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"uac\",\"raw\":{}}]}",
+	     "reports[0].raw: expected a string"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"uac\",\"blocks\":{}}]}",
+	     "reports[0].blocks: expected an array"},
+	    {"{\"call_id\":\"c\",\"reports\":[{\"ts_ns\":1,\"direction\":\"uac\",\"blocks\":[3]}]}",
+	     "reports[0].blocks[0]: expected an object"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uac", 1, BLOCK(256, 1, 1)) "]}",
+	     "reports[0].blocks[0].fraction_lost: expected an integer in 0..255"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uac", 1,
+	                                               BLOCK(1, 1, 1) "," BLOCK(1, -1, 1)) "]}",
+	     "reports[0].blocks[1].jitter"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, BLOCK(1, "24", 1)) "]}",
+	     "reports[0].blocks[0].jitter"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, BLOCK(1, 4294967296, 1)) "]}",
+	     "reports[0].blocks[0].jitter"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, BLOCK(1, 2, "41")) "]}",
+	     "reports[0].blocks[0].rtt_ms: expected null or a number"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, BLOCK(1, 2, -1)) "]}",
+	     "reports[0].blocks[0].rtt_ms"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, "{\"jitter\":1}") "]}",
+	     "reports[0].blocks[0].fraction_lost: missing"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT("uas", 1, "{\"fraction_lost\":1}") "]}",
+	     "reports[0].blocks[0].jitter: missing"},
+	    {"{\"call_id\":\"c\",\"reports\":[" REPORT(
+	         "uas", 1, "{\"fraction_lost\":1,\"jitter\":1,\"cumulative_lost\":\"x\"}") "]}",
+	     "reports[0].blocks[0].cumulative_lost"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":[]}", "summary: expected an object"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"started_at\":\"today\"}}",
+	     "summary.started_at: expected an ISO-8601"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"ended_at\":5}}",
+	     "summary.ended_at: expected a string"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"final_status\":700}}",
+	     "summary.final_status"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"end_reason\":\"hangup\"}}",
+	     "summary.end_reason: expected bye, cancel, failed or timeout"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"duration_seconds\":\"1\"}}",
+	     "summary.duration_seconds: expected a number"},
+	    {"{\"call_id\":\"c\",\"reports\":[],\"summary\":{\"from\":1}}", "summary.from"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sv_rtcpjson doc;
+		char err[256] = "";
+		int rc = load(cases[i].text, &doc, err, sizeof(err));
+		if (rc != SV_E_PARSE)
+			fail_msg("case %zu: rc %d, expected SV_E_PARSE (%s)", i, rc, cases[i].text);
+		if (strstr(err, cases[i].msg) == NULL)
+			fail_msg("case %zu: error '%s' lacks '%s'", i, err, cases[i].msg);
+		if (strchr(err, '\n') != NULL)
+			fail_msg("case %zu: error is more than one line", i);
+		/* doc is left empty and releasable */
+		assert_null(doc.root);
+		assert_null(doc.samples);
+		sv_rtcpjson_release(&doc);
+		/* err may be NULL */
+		assert_int_equal(load(cases[i].text, &doc, NULL, 0), SV_E_PARSE);
+	}
+}
+
+/* The bundled demo sample and the integration inputs all load and build. */
+static void test_bundled_samples(void **state)
+{
+	static const char *const files[] = {
+	    "etc/sample/rtcp.json",
+	    "tests/data/analyze/in/sample.json",
+	    "tests/data/analyze/in/bad_loss.json.gz",
+	    "tests/data/analyze/in/latency_bare.json",
+	    "tests/data/analyze/in/noa.json",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct sv_buf text;
+		struct sv_rtcpjson doc;
+		char err[256] = "";
+		sv_buf_init(&text);
+		assert_int_equal(sv_gz_read_file(tu_source(files[i]), 1 << 24, &text), 0);
+		if (sv_rtcpjson_load(text.data, text.len, &doc, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", files[i], err);
+		json_t *r = NULL;
+		assert_int_equal(sv_quality_build(&doc.call, doc.samples, doc.n_samples,
+		                                  SV_QUALITY_SRC_RTCP, &r),
+		                 0);
+		json_decref(r);
+		sv_rtcpjson_release(&doc);
+		sv_buf_release(&text);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_contract_example),
+	    cmocka_unit_test(test_blocks_directions_and_unknown_fields),
+	    cmocka_unit_test(test_summary_extension),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_bundled_samples),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
