@@ -41,35 +41,65 @@ struct sv_journal_opts {
 	size_t segment_bytes; /* rotate after this many bytes; 0: 64 MiB */
 };
 
-/* Opens (creating) the journal. Returns 0, -errno, or SV_E_PARSE for a
- * segment name it does not understand; err gets one line naming the file. */
+/* The largest record data accepted by the append functions (and at replay). */
+#define SV_JOURNAL_MAX_RECORD (16u << 20)
+
+/*
+ * Opens (creating) the journal: creates the directory (and missing parents)
+ * when needed, takes an exclusive lock on it (flock; -EBUSY when another
+ * process holds it), lists the segments and creates a new, empty current
+ * segment numbered after the highest existing one, so replayed files are
+ * never appended to. Files whose names do not end in ".wal" (and hidden
+ * files) are ignored; a "*.wal" that is not "NNNNNNNNNN.wal" naming a regular
+ * file is an error. Returns 0, -errno, or SV_E_PARSE for a segment name it
+ * does not understand; err (may be NULL) gets one line naming the file.
+ * *out is set only on success; free it with sv_journal_close().
+ */
 int sv_journal_open(const struct sv_journal_opts *opts, struct sv_journal **out, char *err,
                     size_t errlen);
 
 /*
- * Replays every record of the existing segments, oldest first: fn is called
- * with the record's segment, kind and data (valid during the call). A non-zero
- * return from fn stops the replay and is returned. Call once, after open and
- * before the first append. Replayed segments start with a reference count of
- * zero: the owner re-refs what it still needs during or after the replay, and
- * the first sv_journal_sync() collects the rest.
+ * Replays every record of the segments that existed at open, oldest first:
+ * fn is called with the record's segment, kind and data (valid during the
+ * call). A non-zero return from fn stops the replay and is returned; so are
+ * read errors (-errno, see sv_journal_error()). Call once, after open and
+ * before the first append (a second call returns -EINVAL). Replayed segments
+ * start with a reference count of zero: the owner re-refs what it still needs
+ * during or after the replay, and the first sv_journal_sync() collects the
+ * rest. Until a replay has run to its end, segments that existed at open are
+ * never collected (so a journal that is synced but not replayed loses
+ * nothing). fn may append and even sync; a sync during the replay collects
+ * nothing.
+ *
+ * A partial or CRC-bad record in the newest segment that holds data (where a
+ * crash leaves a torn write) ends the replay; the file is truncated there.
+ * In an older segment it ends that segment's replay, which goes on with the
+ * next one; that file is left as it is. Both count in torn_records.
  */
 int sv_journal_replay(struct sv_journal *j,
                       int (*fn)(void *arg, uint32_t segment, uint8_t kind, const uint8_t *data,
                                 size_t len),
                       void *arg);
 
-/* Appends one record (data gathered from iov) to the current segment's
- * buffer. *segment (may be NULL) receives its segment number. 0 or -ENOMEM
- * / -EFBIG (a record over 16 MiB). */
+/* Appends one record (data gathered from iov: each piece is copied once,
+ * straight into the buffer) to the current segment's buffer; no I/O.
+ * *segment (may be NULL) receives its segment number. 0, -ENOMEM, -EINVAL
+ * (iovcnt < 0, NULL iov) or -EFBIG (data over SV_JOURNAL_MAX_RECORD); on
+ * error nothing is appended. A record larger than segment_bytes is fine: it
+ * fills its segment alone. */
 int sv_journal_appendv(struct sv_journal *j, uint8_t kind, const struct iovec *iov, int iovcnt,
                        uint32_t *segment);
 int sv_journal_append(struct sv_journal *j, uint8_t kind, const void *data, size_t len,
                       uint32_t *segment);
 
-/* Writes what was appended and fdatasync()s; rotates and collects segments.
+/* Writes what was appended (one pwrite(2)) and fdatasync()s; then rotates
+ * (when the current segment reached segment_bytes: a new file, and an fsync
+ * of the directory) and collects segments (unlink + directory fsync).
  * Returns 0 or -errno (then nothing appended since the last success may be
- * acknowledged; the next sync retries). */
+ * acknowledged; the next sync rewrites it all). A failed rotation is returned
+ * too (the data is durable but the caller cannot know; it retries). A failed
+ * collection is not: it counts in gc_errors and is retried at the next sync.
+ * sv_journal_error() names the file of any failure. */
 int sv_journal_sync(struct sv_journal *j);
 
 /* Bytes appended but not yet synced. */
@@ -77,8 +107,15 @@ size_t sv_journal_pending(const struct sv_journal *j);
 /* The segment the next append goes to. */
 uint32_t sv_journal_current(const struct sv_journal *j);
 
+/* Reference counts. Refs and unrefs of a segment that does not exist (never
+ * created, or already deleted) are ignored, and so is an unref of a segment
+ * without references. Collection happens in sv_journal_sync(), never here. */
 void sv_journal_ref(struct sv_journal *j, uint32_t segment);
 void sv_journal_unref(struct sv_journal *j, uint32_t segment);
+
+/* One line describing the last failure of sync, replay or collection, naming
+ * the file ("" when none); valid until the next call on j. Never NULL. */
+const char *sv_journal_error(const struct sv_journal *j);
 
 struct sv_journal_stats {
 	uint64_t segments;        /* files on disk */
@@ -89,14 +126,17 @@ struct sv_journal_stats {
 	uint64_t records_replayed;
 	uint64_t torn_records; /* corrupt or partial records dropped at replay */
 	uint64_t segments_deleted;
+	uint64_t gc_errors; /* failed unlinks / directory fsyncs while collecting */
 };
 
+/* Fills out (oldest_mtime via one fstatat; bytes counts synced data only). */
 void sv_journal_stats(const struct sv_journal *j, struct sv_journal_stats *out);
 
 /* Syncs and closes. Accepts NULL. Returns the sync's result. */
 int sv_journal_close(struct sv_journal *j);
 
-/* CRC-32C (Castagnoli), as used in records; exposed for tests and the agent. */
+/* CRC-32C (Castagnoli), as used in records; exposed for tests and the agent.
+ * Start with crc = 0; chaining works: crc(crc(0, a), b) == crc(0, a b). */
 uint32_t sv_crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif
