@@ -3,6 +3,7 @@
  */
 #include "rtcpjson.h"
 
+#include "b64.h"
 #include "errors.h"
 
 #include <errno.h>
@@ -174,11 +175,14 @@ static int parse_report(struct ctx *c, json_t *rep, size_t idx, unsigned clock_r
 	    (rc = get_str(c, rep, "raw", 0, &ignored_s)) != 0 ||
 	    (rc = get_int(c, rep, "ssrc", 0, 0, U32_MAX, &ignored)) != 0)
 		return rc;
-	enum sv_quality_dir d;
+	enum sv_quality_dir d = SV_QUALITY_UAC;
+	int skip = 0; /* "unknown": blocks are checked but give no sample */
 	if (strcmp(dir, "uac") == 0)
 		d = SV_QUALITY_UAC;
 	else if (strcmp(dir, "uas") == 0)
 		d = SV_QUALITY_UAS;
+	else if (strcmp(dir, "unknown") == 0)
+		skip = 1;
 	else
 		return fail(c, "direction", "expected \"uac\" or \"uas\"");
 	*ts_out = (uint64_t)ts;
@@ -199,7 +203,8 @@ static int parse_report(struct ctx *c, json_t *rep, size_t idx, unsigned clock_r
 		                 &doc->samples[doc->n_samples]);
 		if (rc != 0)
 			return rc;
-		doc->n_samples++;
+		if (!skip)
+			doc->n_samples++;
 	}
 	return 0;
 }
@@ -300,5 +305,144 @@ int sv_rtcpjson_load(const void *text, size_t len, struct sv_rtcpjson *doc, char
 	return 0;
 out:
 	sv_rtcpjson_release(doc);
+	return rc;
+}
+
+/* ------------------------------------------------------------ writer */
+
+static int set_new(json_t *o, const char *key, json_t *v)
+{
+	return v == NULL ? -ENOMEM : json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int set_str(json_t *o, const char *key, const char *s)
+{
+	json_t *v = json_string(s != NULL ? s : "");
+	if (v == NULL)
+		return -EINVAL; /* invalid UTF-8 (or out of memory) */
+	return json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int set_time(json_t *o, const char *key, uint64_t ns)
+{
+	char iso[40];
+	if (ns == 0)
+		return set_new(o, key, json_null());
+	return set_new(o, key, json_string(sv_quality_iso8601(ns, iso, sizeof(iso))));
+}
+
+static json_t *dump_block(const struct sv_rtcpjson_block *b)
+{
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (set_new(o, "ssrc", json_integer(b->ssrc)) != 0 ||
+	    set_new(o, "fraction_lost", json_integer(b->fraction_lost)) != 0 ||
+	    set_new(o, "cumulative_lost", json_integer(b->cumulative_lost)) != 0 ||
+	    set_new(o, "highest_seq", json_integer(b->highest_seq)) != 0 ||
+	    set_new(o, "jitter", json_integer(b->jitter)) != 0 ||
+	    set_new(o, "lsr", json_integer(b->lsr)) != 0 ||
+	    set_new(o, "dlsr", json_integer(b->dlsr)) != 0 ||
+	    set_new(o, "rtt_ms",
+	            isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7 ? json_real(b->rtt_ms)
+	                                                                      : json_null()) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int dump_report(json_t *arr, const struct sv_rtcpjson_report *r)
+{
+	json_t *o = json_object(), *blocks;
+	int rc = -ENOMEM;
+	if (o == NULL || json_array_append_new(arr, o) != 0)
+		return -ENOMEM;
+	if ((rc = set_new(o, "ts_ns", json_integer((json_int_t)(r->ts_ns & INT64_MAX)))) != 0 ||
+	    (r->source != NULL && (rc = set_str(o, "source", r->source)) != 0) ||
+	    (rc = set_str(o, "direction", r->direction)) != 0 ||
+	    (r->src != NULL && (rc = set_str(o, "src", r->src)) != 0) ||
+	    (r->dst != NULL && (rc = set_str(o, "dst", r->dst)) != 0) ||
+	    (rc = set_new(o, "ssrc", json_integer(r->ssrc))) != 0 ||
+	    (rc = set_str(o, "packet_type", r->packet_type)) != 0 ||
+	    (rc = set_new(o, "blocks", blocks = json_array())) != 0)
+		return rc;
+	for (size_t i = 0; i < r->n_blocks; i++)
+		if (json_array_append_new(blocks, dump_block(&r->blocks[i])) != 0)
+			return -ENOMEM;
+	if (r->raw != NULL) {
+		struct sv_buf b;
+		sv_buf_init(&b);
+		if ((rc = sv_b64_encode(r->raw, r->raw_len, &b)) == 0)
+			rc = set_new(o, "raw",
+			             json_stringn(b.len > 0 ? (const char *)b.data : "", b.len));
+		sv_buf_release(&b);
+	}
+	return rc;
+}
+
+static int dump_summary(json_t *root, const struct sv_quality_call *call, size_t samples)
+{
+	static const char *const reasons[] = {"bye", "cancel", "failed", "timeout"};
+	json_t *s = json_object();
+	double duration = 0;
+	int rc;
+	if ((rc = set_new(root, "summary", s)) != 0)
+		return rc;
+	if (call->answered && call->answered_ns != 0 && call->ended_ns >= call->answered_ns)
+		duration = round((double)(call->ended_ns - call->answered_ns) / 1e6) / 1e3;
+	if ((rc = set_str(s, "codec", call->codec)) != 0 ||
+	    (rc = set_new(s, "sample_count", json_integer((json_int_t)samples))) != 0 ||
+	    (rc = set_time(s, "started_at", call->started_ns)) != 0 ||
+	    (rc = set_time(s, "answered_at", call->answered ? call->answered_ns : 0)) != 0 ||
+	    (rc = set_time(s, "ended_at", call->ended_ns)) != 0 ||
+	    (rc = set_new(s, "duration_seconds", json_real(duration))) != 0 ||
+	    (rc = set_new(s, "final_status",
+	                  json_integer(call->final_status >= 0 && call->final_status <= 699
+	                                   ? call->final_status
+	                                   : 0))) != 0 ||
+	    (rc = set_str(s, "end_reason", reasons[(unsigned)call->end_reason & 3])) != 0 ||
+	    (rc = set_str(s, "from", call->from)) != 0 || (rc = set_str(s, "to", call->to)) != 0)
+		return rc;
+	return 0;
+}
+
+int sv_rtcpjson_dump(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reports,
+                     size_t n, int with_summary, struct sv_buf *out)
+{
+	json_t *root = NULL, *arr;
+	size_t samples = 0;
+	char *text = NULL;
+	int rc;
+
+	if (call == NULL || out == NULL || (n > 0 && reports == NULL) || call->clock_rate == 0)
+		return -EINVAL;
+	if ((root = json_object()) == NULL)
+		return -ENOMEM;
+	if ((rc = set_str(root, "call_id", call->call_id)) != 0 ||
+	    (rc = set_str(root, "codec", call->codec)) != 0 ||
+	    (rc = set_new(root, "clock_rate", json_integer(call->clock_rate))) != 0 ||
+	    (call->customer != NULL && (rc = set_str(root, "customer", call->customer)) != 0) ||
+	    (rc = set_new(root, "reports", arr = json_array())) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = dump_report(arr, &reports[i])) != 0)
+			goto out;
+		if (reports[i].direction != NULL && (strcmp(reports[i].direction, "uac") == 0 ||
+		                                     strcmp(reports[i].direction, "uas") == 0))
+			samples += reports[i].n_blocks;
+	}
+	if (with_summary && (rc = dump_summary(root, call, samples)) != 0)
+		goto out;
+	if ((text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t before = out->len;
+	if ((rc = sv_buf_append_str(out, text)) != 0 || (rc = sv_buf_append(out, "\n", 1)) != 0)
+		out->len = before;
+out:
+	free(text);
+	json_decref(root);
 	return rc;
 }

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sv_rtcpjson {
 	struct sv_quality_call call;       /* strings borrowed from root */
@@ -39,5 +40,49 @@ int sv_rtcpjson_load(const void *text, size_t len, struct sv_rtcpjson *doc, char
 
 /* Frees what sv_rtcpjson_load() allocated; leaves doc empty. Accepts NULL. */
 void sv_rtcpjson_release(struct sv_rtcpjson *doc);
+
+/* ---- writer */
+
+/* One report block as written (RFC 3550 fields, raw units). */
+struct sv_rtcpjson_block {
+	uint32_t ssrc;
+	uint8_t fraction_lost;
+	int32_t cumulative_lost;
+	uint32_t highest_seq;
+	uint32_t jitter;
+	uint32_t lsr;
+	uint32_t dlsr;
+	double rtt_ms; /* negative or NaN: null (unknown) */
+};
+
+/* One report (one SR, RR or XR packet). Strings are borrowed, NUL-terminated
+ * and must be valid UTF-8; a NULL src/dst/raw is left out of the object. */
+struct sv_rtcpjson_report {
+	uint64_t ts_ns;
+	const char *source;      /* "agent", "hep" (NULL: left out) */
+	const char *direction;   /* "uac", "uas" or "unknown" (the reader skips unknown) */
+	const char *src;         /* "addr:port" or NULL */
+	const char *dst;         /* */
+	uint32_t ssrc;           /* sender SSRC */
+	const char *packet_type; /* "sr", "rr", "xr" */
+	const struct sv_rtcpjson_block *blocks;
+	size_t n_blocks;
+	const uint8_t *raw; /* RTCP bytes (base64 in "raw"), or NULL */
+	size_t raw_len;
+};
+
+/*
+ * Appends an rtcp.json document (contract section 5) to out: call_id, codec,
+ * clock_rate and customer from call (customer left out when NULL), the
+ * reports in the order given, and, when with_summary is set, the "summary"
+ * extension of docs/formats.md made from call (sample_count = blocks of the
+ * uac/uas reports; answered_at written only when call->answered). The
+ * document is compact JSON followed by a newline; sv_rtcpjson_load() of it
+ * gives back the same call and samples. Strings of call (NULL reads as "")
+ * must be valid UTF-8 without NUL. Returns 0, -EINVAL (invalid UTF-8,
+ * clock_rate 0) or -ENOMEM; out is unchanged on error.
+ */
+int sv_rtcpjson_dump(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reports,
+                     size_t n, int with_summary, struct sv_buf *out);
 
 #endif

@@ -23,9 +23,12 @@
  * pops expired calls from the list heads. O(1) per frame and per expiry,
  * cheap at 100k concurrent calls.
  *
- * Output goes through hooks, called from inside sv_sessions_tick() only
- * (never from the ingest functions), so the owner's state is never re-entered
- * while it is feeding a frame.
+ * Output goes through hooks: log_chunk and complete are called from inside
+ * sv_sessions_tick() / sv_sessions_complete_all() only (never from the ingest
+ * functions), so the owner's state is never re-entered while it is feeding a
+ * frame. The `created` notification is the one exception: it is called from
+ * the ingest function that creates the call (so the owner can fill
+ * call->user for the frame it is feeding) and must not call the engine.
  */
 #ifndef SV_SESSION_H
 #define SV_SESSION_H
@@ -92,7 +95,9 @@ void sv_call_objects_release(struct sv_call_objects *objs);
 
 struct sv_session_hooks {
 	void *arg;
-	/* A call was created (first frame). Optional (may be NULL). */
+	/* A call was created (first frame), called from inside sv_sessions_sip()
+	 * before it returns SV_INGEST_CREATED; must not call back into the
+	 * engine. Optional (may be NULL). */
 	void (*created)(void *arg, const struct sv_call_ref *call);
 	/* A periodic log chunk of an ACTIVE call is ready: chunk numbers start at
 	 * 1 and are contiguous per call; gz holds "log-NNNNNN.gz" made of the

@@ -9,6 +9,7 @@
 #include "rtcpjson.h"
 #include "testutil.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -256,6 +257,155 @@ static void test_bundled_samples(void **state)
 	}
 }
 
+/* The writer: what it dumps loads back as the same call and samples; "unknown"
+ * reports are kept in the file but give no sample. */
+static void test_dump_roundtrip(void **state)
+{
+	(void)state;
+	struct sv_quality_call call;
+	sv_quality_call_init(&call);
+	call.call_id = "abc@host";
+	call.customer = "acme";
+	call.codec = "PCMA";
+	call.clock_rate = 8000;
+	call.answered = 1;
+	call.started_ns = 1764151200120000000ULL;
+	call.answered_ns = 1764151203480000000ULL;
+	call.ended_ns = 1764151261910000000ULL;
+	call.final_status = 200;
+	call.end_reason = SV_QUALITY_END_BYE;
+	call.from = "sip:alice@example.com";
+	call.to = "sip:bob@example.net";
+	struct sv_rtcpjson_block b[3] = {
+	    {.ssrc = 8192,
+	     .fraction_lost = 3,
+	     .cumulative_lost = -2,
+	     .highest_seq = 1200,
+	     .jitter = 24,
+	     .lsr = 7,
+	     .dlsr = 9,
+	     .rtt_ms = 41.5},
+	    {.ssrc = 4096, .fraction_lost = 0, .jitter = 80, .rtt_ms = -1},
+	    {.ssrc = 1, .fraction_lost = 255, .jitter = 1, .rtt_ms = NAN},
+	};
+	const uint8_t raw[] = {0x81, 0xc9, 0x00, 0x01, 0, 0, 0x10, 0};
+	struct sv_rtcpjson_report r[3] = {
+	    {.ts_ns = 1764151205250000000ULL,
+	     .source = "agent",
+	     .direction = "uac",
+	     .src = "198.51.100.1:10001",
+	     .dst = "[2001:db8::1]:20001",
+	     .ssrc = 4096,
+	     .packet_type = "rr",
+	     .blocks = &b[0],
+	     .n_blocks = 1,
+	     .raw = raw,
+	     .raw_len = sizeof(raw)},
+	    {.ts_ns = 1764151206250000000ULL,
+	     .source = "hep",
+	     .direction = "uas",
+	     .ssrc = 8192,
+	     .packet_type = "sr",
+	     .blocks = &b[1],
+	     .n_blocks = 1},
+	    {.ts_ns = 1764151207250000000ULL,
+	     .direction = "unknown",
+	     .ssrc = 5,
+	     .packet_type = "rr",
+	     .blocks = &b[2],
+	     .n_blocks = 1},
+	};
+	struct sv_buf out;
+	struct sv_rtcpjson doc;
+	char err[256] = "";
+	sv_buf_init(&out);
+	assert_int_equal(sv_rtcpjson_dump(&call, r, 3, 1, &out), 0);
+	assert_true(out.len > 0 && out.data[out.len - 1] == '\n');
+	if (sv_rtcpjson_load(out.data, out.len, &doc, err, sizeof(err)) != 0)
+		fail_msg("reload: %s", err);
+	assert_int_equal(doc.n_reports, 3);
+	assert_int_equal(doc.n_samples, 2);
+	assert_int_equal(doc.has_summary, 1);
+	assert_string_equal(doc.call.call_id, "abc@host");
+	assert_string_equal(doc.call.customer, "acme");
+	assert_string_equal(doc.call.codec, "PCMA");
+	assert_string_equal(doc.call.from, "sip:alice@example.com");
+	assert_string_equal(doc.call.to, "sip:bob@example.net");
+	assert_int_equal(doc.call.final_status, 200);
+	assert_int_equal(doc.call.answered, 1);
+	assert_true(doc.call.started_ns == call.started_ns);
+	assert_true(doc.call.answered_ns == call.answered_ns);
+	assert_true(doc.call.ended_ns == call.ended_ns);
+	assert_int_equal(doc.samples[0].dir, SV_QUALITY_UAC);
+	assert_true(fabs(doc.samples[0].rtt_ms - 41.5) < 1e-12);
+	assert_int_equal(doc.samples[1].dir, SV_QUALITY_UAS);
+	assert_true(doc.samples[1].rtt_ms == 0);
+	assert_true(fabs(doc.samples[1].jitter_ms - 10.0) < 1e-12);
+	json_t *rep = json_array_get(json_object_get(doc.root, "reports"), 0);
+	assert_string_equal(json_string_value(json_object_get(rep, "raw")), "gckAAQAAEAA=");
+	assert_string_equal(json_string_value(json_object_get(rep, "dst")), "[2001:db8::1]:20001");
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_array_get(json_object_get(rep, "blocks"), 0), "cumulative_lost")),
+	                 -2);
+	rep = json_array_get(json_object_get(doc.root, "reports"), 1);
+	assert_null(json_object_get(rep, "src"));
+	assert_null(json_object_get(rep, "raw"));
+	assert_true(json_is_null(
+	    json_object_get(json_array_get(json_object_get(rep, "blocks"), 0), "rtt_ms")));
+	json_t *sum = json_object_get(doc.root, "summary");
+	assert_int_equal(json_integer_value(json_object_get(sum, "sample_count")), 2);
+	assert_true(fabs(json_real_value(json_object_get(sum, "duration_seconds")) - 58.43) < 1e-9);
+	assert_string_equal(json_string_value(json_object_get(sum, "end_reason")), "bye");
+	sv_rtcpjson_release(&doc);
+
+	/* Not answered, no summary, no customer. */
+	sv_buf_reset(&out);
+	call.answered = 0;
+	call.final_status = 486;
+	call.end_reason = SV_QUALITY_END_FAILED;
+	call.customer = NULL;
+	assert_int_equal(sv_rtcpjson_dump(&call, NULL, 0, 1, &out), 0);
+	assert_int_equal(sv_rtcpjson_load(out.data, out.len, &doc, err, sizeof(err)), 0);
+	assert_int_equal(doc.call.answered, 0);
+	assert_true(doc.call.answered_ns == 0);
+	assert_int_equal(doc.call.end_reason, SV_QUALITY_END_FAILED);
+	assert_null(doc.call.customer);
+	sv_rtcpjson_release(&doc);
+	sv_buf_reset(&out);
+	assert_int_equal(sv_rtcpjson_dump(&call, r, 1, 0, &out), 0);
+	assert_int_equal(sv_rtcpjson_load(out.data, out.len, &doc, err, sizeof(err)), 0);
+	assert_int_equal(doc.has_summary, 0);
+	sv_rtcpjson_release(&doc);
+
+	/* Bad input: invalid UTF-8, zero clock rate; out is left alone. */
+	sv_buf_reset(&out);
+	call.from = "\xff";
+	assert_int_equal(sv_rtcpjson_dump(&call, r, 1, 1, &out), -EINVAL);
+	assert_int_equal(out.len, 0);
+	call.from = "";
+	call.clock_rate = 0;
+	assert_int_equal(sv_rtcpjson_dump(&call, r, 1, 1, &out), -EINVAL);
+	sv_buf_release(&out);
+}
+
+/* "unknown" direction: accepted, blocks validated, no sample. */
+static void test_unknown_direction(void **state)
+{
+	(void)state;
+	const char *text = "{\"call_id\":\"c\",\"reports\":[" REPORT(
+	    "unknown", 5, BLOCK(9, 80, 3)) "," REPORT("uas", 6, BLOCK(0, 8, null)) "]}";
+	struct sv_rtcpjson doc;
+	char err[256] = "";
+	assert_int_equal(load(text, &doc, err, sizeof(err)), 0);
+	assert_int_equal(doc.n_reports, 2);
+	assert_int_equal(doc.n_samples, 1);
+	assert_int_equal(doc.samples[0].dir, SV_QUALITY_UAS);
+	sv_rtcpjson_release(&doc);
+	text = "{\"call_id\":\"c\",\"reports\":[" REPORT("unknown", 5, "{\"jitter\":1}") "]}";
+	assert_int_equal(load(text, &doc, err, sizeof(err)), SV_E_PARSE);
+	assert_non_null(strstr(err, "fraction_lost"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +414,8 @@ int main(void)
 	    cmocka_unit_test(test_summary_extension),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_bundled_samples),
+	    cmocka_unit_test(test_dump_roundtrip),
+	    cmocka_unit_test(test_unknown_direction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
