@@ -9,8 +9,10 @@ packages=(
 	clang-format
 	libpcap-dev libbpf-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
 	libjansson-dev libinih-dev libyaml-dev libevent-dev
-	libcmocka-dev
-	tshark python3
+	libcmocka-dev libexpat1-dev
+	tshark python3 curl
+	python3-swift memcached python3-botocore python3-boto3
+	sip-tester tcpreplay
 )
 
 missing=()
