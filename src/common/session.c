@@ -116,6 +116,7 @@ struct call {
 	size_t bytes; /* memory held by the records */
 	uint32_t invite_cseq;
 	int final_status;
+	uint64_t answer_tag; /* hash of the To-tag of the 2xx that answered (0: none) */
 	unsigned next_chunk;
 	uint8_t state;
 	uint8_t end_reason; /* enum sv_quality_end */
@@ -540,6 +541,25 @@ static int dialog_message(const struct sv_sip_msg *m, int existing)
 	}
 }
 
+/* Hash of a dialog tag; 0 stands for "no tag". */
+static uint64_t tag_hash(struct sv_str tag)
+{
+	if (tag.len == 0)
+		return 0;
+	uint64_t h = fnv(14695981039346656037ull, tag.p, tag.len);
+	return h != 0 ? h : 1;
+}
+
+/* Whether a BYE belongs to the dialog that answered the call: its To-tag
+ * (BYE from the caller) or From-tag (BYE from the callee) is the answer's
+ * tag. Without a known answer tag every BYE counts. */
+static int bye_ends_call(const struct call *c, const struct sv_sip_msg *m)
+{
+	if (c->answer_tag == 0)
+		return 1;
+	return tag_hash(m->to.tag) == c->answer_tag || tag_hash(m->from.tag) == c->answer_tag;
+}
+
 /* The state machine for one SIP message of a live call. */
 static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip_msg *m,
                       uint64_t ts, uint64_t now)
@@ -576,6 +596,10 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 			}
 			break;
 		case SV_SIP_BYE:
+			/* With forked 2xx the caller BYEs the extra dialogs at once: only a
+			 * BYE of the dialog that answered ends the call. */
+			if (!bye_ends_call(c, m))
+				break;
 			if (c->state == SV_CALL_PENDING || c->state == SV_CALL_ACTIVE) {
 				c->end_reason = SV_QUALITY_END_BYE;
 				c->ended_ts = ts;
@@ -604,6 +628,7 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 			return;
 		c->flags |= CF_ANSWERED;
 		c->answered_ts = ts;
+		c->answer_tag = tag_hash(m->to.tag);
 		c->final_status = m->status;
 		c->ended_ts = 0;
 		c->end_reason = SV_QUALITY_END_TIMEOUT;
