@@ -2,8 +2,9 @@
  * sipvault-server - entry point: flags and configuration.
  *
  * Configuration comes from the environment, then the JSON file (default
- * /etc/sipvault/server.conf, which may be missing). Exit status: 0 success,
- * 2 usage or configuration error, 1 runtime failure.
+ * /etc/sipvault/server.conf, which may be missing). Without --check or
+ * --analyze the collector runs (srv_core.c) until SIGTERM. Exit status: 0
+ * success, 2 usage or configuration error, 1 runtime failure.
  */
 #include "config.h"
 #include "errors.h"
@@ -87,7 +88,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sv_log_set_level(conf.log_level);
-	fprintf(stderr, "sipvault-server: the collector is not implemented yet\n");
+	c = sv_server_run(&conf, config);
 	sv_server_conf_release(&conf);
-	return 1;
+	return c;
 }

@@ -14,4 +14,17 @@
  */
 int sv_server_analyze(const char *path, FILE *out);
 
+struct sv_server_conf;
+
+/*
+ * Runs the collector (agent TCP listener, HEP UDP listener, metrics, call
+ * engine, journal, object store) until SIGTERM or SIGINT. conf is borrowed
+ * for the whole run, except its customer registry, which is taken over
+ * (conf->customers is NULL afterwards) because SIGHUP replaces it; SIGHUP
+ * re-reads config_path (NULL: the default file) and the environment.
+ * Returns the process exit status: 0 after a clean shutdown, 1 on a runtime
+ * failure (logged, e.g. a port that cannot be bound).
+ */
+int sv_server_run(struct sv_server_conf *conf, const char *config_path);
+
 #endif
