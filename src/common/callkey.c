@@ -1,5 +1,7 @@
 #include "callkey.h"
 
+#include <openssl/evp.h>
+
 #include "errors.h"
 
 #include <errno.h>
@@ -128,6 +130,36 @@ static void civil_from_days(uint64_t days, int *year, int *month, int *day)
 	*year = (int)(y + (*month <= 2 ? 1 : 0));
 }
 
+int sv_callkey_dir(const char *id, size_t len, struct sv_buf *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t start = out->len;
+	int rc;
+
+	if ((rc = sv_callkey_encode(id, len, out)) != 0)
+		return rc;
+	if (out->len - start <= SV_CALLKEY_DIR_MAX)
+		return 0;
+	size_t cut = SV_CALLKEY_DIR_KEEP;
+	const uint8_t *k = out->data + start;
+	if (k[cut - 1] == '%')
+		cut -= 1;
+	else if (k[cut - 2] == '%')
+		cut -= 2;
+	if (EVP_Digest(id, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16) {
+		restore(out, start);
+		return -EIO;
+	}
+	out->len = start + cut;
+	rc = sv_buf_put_u8(out, '-');
+	for (unsigned i = 0; rc == 0 && i < 16; i++)
+		rc = sv_buf_printf(out, "%02x", md[i]);
+	if (rc != 0)
+		restore(out, start);
+	return rc;
+}
+
 void sv_callkey_date(uint64_t first_ts_ns, int *year, int *month, int *day)
 {
 	civil_from_days(first_ts_ns / 1000000000u / 86400u, year, month, day);
@@ -141,8 +173,7 @@ int sv_callkey_prefix(struct sv_buf *out, uint64_t first_ts_ns, const char *call
 	size_t start = out->len;
 	sv_callkey_date(first_ts_ns, &y, &m, &d);
 	if ((rc = sv_buf_printf(out, "calls/%04d/%02d/%02d/", y, m, d)) != 0 ||
-	    (rc = sv_callkey_encode(callid, len, out)) != 0 ||
-	    (rc = sv_buf_put_u8(out, '/')) != 0) {
+	    (rc = sv_callkey_dir(callid, len, out)) != 0 || (rc = sv_buf_put_u8(out, '/')) != 0) {
 		restore(out, start);
 		return rc;
 	}

@@ -8,8 +8,14 @@
  * The empty Call-ID has no key: functions given one return -EINVAL.
  *
  * Objects of a call live under
- *     calls/YYYY/MM/DD/{call_key}/{name}
- * where the date is the UTC date of the call's first message.
+ *     calls/YYYY/MM/DD/{dir}/{name}
+ * where the date is the UTC date of the call's first message and dir is the
+ * call_key — except for a call_key longer than SV_CALLKEY_DIR_MAX bytes,
+ * which would fit neither a file name (255 bytes) nor, for long Call-IDs, an
+ * S3 key (1024): its dir is the call_key cut to at most SV_CALLKEY_DIR_KEEP
+ * bytes (never inside a %XX escape), "-", and 32 lower-case hex digits of the
+ * SHA-256 of the whole Call-ID. Still only call_key characters, stable, and
+ * unique in practice (128 bits); quality.json inside names the full Call-ID.
  */
 #ifndef SV_CALLKEY_H
 #define SV_CALLKEY_H
@@ -31,13 +37,20 @@ int sv_callkey_encode(const char *id, size_t len, struct sv_buf *out);
  * than the all-dots form), or a bare "."/"..". -ENOMEM. out unchanged on error. */
 int sv_callkey_decode(const char *key, size_t len, struct sv_buf *out);
 
+#define SV_CALLKEY_DIR_MAX  200
+#define SV_CALLKEY_DIR_KEEP 160
+
+/* Appends the directory name of a call (the call_key, or its shortened form
+ * above) to out. 0, -EINVAL (len 0), -ENOMEM or -EIO; out unchanged on error. */
+int sv_callkey_dir(const char *id, size_t len, struct sv_buf *out);
+
 /* Breaks ts_ns (nanoseconds since the Unix epoch) into its UTC date. */
 void sv_callkey_date(uint64_t first_ts_ns, int *year, int *month, int *day);
 
-/* Appends "calls/YYYY/MM/DD/{call_key}/" to out. 0, -EINVAL or -ENOMEM. */
+/* Appends "calls/YYYY/MM/DD/{dir}/" to out (dir: see sv_callkey_dir). 0, -EINVAL or -ENOMEM. */
 int sv_callkey_prefix(struct sv_buf *out, uint64_t first_ts_ns, const char *callid, size_t len);
 
-/* Appends "calls/YYYY/MM/DD/{call_key}/{name}" to out. name must be non-empty
+/* Appends "calls/YYYY/MM/DD/{dir}/{name}" to out. name must be non-empty
  * and contain no '/' (else -EINVAL). 0, -EINVAL or -ENOMEM; out unchanged on
  * error. */
 int sv_callkey_object_path(struct sv_buf *out, uint64_t first_ts_ns, const char *callid, size_t len,

@@ -25,7 +25,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <openssl/evp.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -607,54 +606,6 @@ static void put_done(void *arg, int rc)
 		group_done(g);
 }
 
-/*
- * Appends "calls/YYYY/MM/DD/{dir}/" for a call: dir is the contract's
- * call_key, except that a call_key longer than KEY_MAX bytes (it would not
- * fit a file name, 255 bytes, nor with long Call-IDs an S3 key, 1024) is cut
- * to at most KEY_KEEP bytes, never inside a %XX escape, and followed by "-"
- * and 32 hex digits of the SHA-256 of the whole Call-ID. The result is still
- * made only of call_key characters, is stable, and (128 bits) unique in
- * practice; quality.json inside names the full Call-ID.
- */
-#define KEY_MAX  200
-#define KEY_KEEP 160
-
-static int call_dir(struct sv_buf *out, uint64_t first_ts_ns, const uint8_t *id, size_t len)
-{
-	struct sv_buf k;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	int y, mo, d, rc;
-	size_t cut;
-
-	sv_buf_init(&k);
-	rc = sv_callkey_encode((const char *)id, len, &k);
-	if (rc != 0)
-		return rc;
-	if (k.len <= KEY_MAX) {
-		sv_buf_release(&k);
-		return sv_callkey_prefix(out, first_ts_ns, (const char *)id, len);
-	}
-	cut = KEY_KEEP;
-	if (k.data[cut - 1] == '%')
-		cut -= 1;
-	else if (k.data[cut - 2] == '%')
-		cut -= 2;
-	if (EVP_Digest(id, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16) {
-		sv_buf_release(&k);
-		return -EIO;
-	}
-	sv_callkey_date(first_ts_ns, &y, &mo, &d);
-	rc = sv_buf_printf(out, "calls/%04d/%02d/%02d/%.*s-", y, mo, d, (int)cut,
-	                   (const char *)k.data);
-	for (unsigned i = 0; rc == 0 && i < 16; i++)
-		rc = sv_buf_printf(out, "%02x", md[i]);
-	if (rc == 0)
-		rc = sv_buf_put_u8(out, '/');
-	sv_buf_release(&k);
-	return rc;
-}
-
 static void group_start(struct srv_group *g)
 {
 	struct srv *s = g->s;
@@ -677,7 +628,7 @@ static void group_start(struct srv_group *g)
 		return;
 	}
 	sv_buf_init(&key);
-	drc = call_dir(&key, g->first_ts_ns, g->call_id, g->call_id_len);
+	drc = sv_callkey_prefix(&key, g->first_ts_ns, (const char *)g->call_id, g->call_id_len);
 	dirlen = key.len;
 	g->outstanding = 1; /* held until every put is started */
 	for (int i = 0; i < g->nobjs; i++) {

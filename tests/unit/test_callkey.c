@@ -94,6 +94,46 @@ static void test_long_text(void **state)
 	free(id);
 }
 
+/* A call_key over SV_CALLKEY_DIR_MAX bytes becomes a short, stable,
+ * distinct directory name; shorter ones are the call_key itself. */
+static void test_long_dir(void **state)
+{
+	struct sv_buf a, b, c;
+	sv_buf_init(&a);
+	sv_buf_init(&b);
+	sv_buf_init(&c);
+	char id[2048];
+	memset(id, 'x', sizeof(id));
+	id[158] = '/'; /* its %2F straddles the cut at 160 */
+	assert_int_equal(sv_callkey_dir(id, sizeof(id), &a), 0);
+	assert_int_equal(a.len, 158 + 1 + 32);
+	assert_memory_equal(a.data, id, 158);
+	assert_int_equal(a.data[158], '-');
+	for (size_t i = 159; i < a.len; i++)
+		assert_non_null(strchr("0123456789abcdef", a.data[i]));
+	assert_int_equal(sv_callkey_dir(id, sizeof(id), &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len); /* stable */
+	id[2000] = 'y';
+	sv_buf_reset(&b);
+	assert_int_equal(sv_callkey_dir(id, sizeof(id), &b), 0);
+	assert_memory_not_equal(a.data, b.data, a.len); /* the hash covers the whole Call-ID */
+	/* At the limit (198 bytes, the '/' escaped to 3) the directory is the
+	 * call_key itself; one byte more and it is shortened. */
+	assert_int_equal(sv_callkey_dir(id, SV_CALLKEY_DIR_MAX - 2, &c), 0);
+	assert_int_equal(c.len, SV_CALLKEY_DIR_MAX);
+	sv_buf_reset(&c);
+	assert_int_equal(sv_callkey_dir(id, SV_CALLKEY_DIR_MAX - 1, &c), 0);
+	assert_int_equal(c.len, 158 + 1 + 32);
+	sv_buf_reset(&c);
+	assert_int_equal(sv_callkey_prefix(&c, 0, id, sizeof(id)), 0);
+	assert_int_equal(c.len, strlen("calls/1970/01/01/") + a.len + 1); /* dir + "/" */
+	assert_int_equal(sv_callkey_dir("", 0, &c), -EINVAL);
+	sv_buf_release(&a);
+	sv_buf_release(&b);
+	sv_buf_release(&c);
+}
+
 static void test_empty_and_bad(void **state)
 {
 	struct sv_buf b;
@@ -279,13 +319,10 @@ static void test_parse_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_encode_examples),
-	    cmocka_unit_test(test_every_byte),
-	    cmocka_unit_test(test_long_text),
-	    cmocka_unit_test(test_empty_and_bad),
-	    cmocka_unit_test(test_dates),
-	    cmocka_unit_test(test_paths),
-	    cmocka_unit_test(test_kind),
+	    cmocka_unit_test(test_encode_examples), cmocka_unit_test(test_every_byte),
+	    cmocka_unit_test(test_long_text),       cmocka_unit_test(test_long_dir),
+	    cmocka_unit_test(test_empty_and_bad),   cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_paths),           cmocka_unit_test(test_kind),
 	    cmocka_unit_test(test_parse_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
