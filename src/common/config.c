@@ -1296,7 +1296,7 @@ const struct sv_conf_key sv_agent_conf_keys[] = {
       "highest RTP/RTCP port (>= rtp_port_min)"),
     K("buffer", "path", SV_CONF_PATH, S, buffer_path, 0, 0, "/var/lib/sipvault/buffer.dat",
       SV_CONF_F_REQUIRED, NULL, "disk buffer used while the server is unreachable"),
-    K("buffer", "max_size", SV_CONF_SIZE, S, buffer_max_size, 1LL << 20, 1LL << 40, "104857600", 0,
+    K("buffer", "max_size", SV_CONF_SIZE, S, buffer_max_size, 2LL << 20, 1LL << 40, "104857600", 0,
       NULL, "disk buffer size limit in bytes (K, M, G, T suffixes)"),
     K("logging", "level", SV_CONF_LOGLEVEL, S, log_level, 0, 0, "info", 0, NULL,
       "debug, info, warn or error"),

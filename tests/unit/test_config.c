@@ -825,7 +825,7 @@ static void test_agent_errors(void **state)
 	          "agent.conf:6: [capture] mode: must be one of auto|ebpf|pcap, got \"xdp\"");
 	agent_bad(AGENT_HEAD "[capture]\nsip_ports = 5060 # 5080\n", "sip_ports");
 	agent_bad(AGENT_HEAD "[buffer]\nmax_size = 1000\n",
-	          "agent.conf:6: [buffer] max_size: must be 1048576..1099511627776 bytes");
+	          "agent.conf:6: [buffer] max_size: must be 2097152..1099511627776 bytes");
 	agent_bad(AGENT_HEAD "[logging]\nlevel = chatty\n", "agent.conf:6: [logging] level");
 	agent_bad(AGENT_HEAD "[server]\ntls = perhaps\n",
 	          "agent.conf:6: [server] tls: must be on/off");
