@@ -136,6 +136,13 @@ int sv_objstore_put(struct sv_objstore *st, const char *bucket, const char *key,
 	return 0;
 }
 
+int sv_objstore_flush(struct sv_objstore *st)
+{
+	if (st == NULL || st->ops->flush == NULL)
+		return 0;
+	return st->ops->flush(st->impl);
+}
+
 int sv_objstore_get(struct sv_objstore *st, const char *bucket, const char *key, struct sv_buf *out)
 {
 	if (st == NULL || out == NULL || !sv_objstore_key_ok(bucket, key))
@@ -170,9 +177,64 @@ void sv_objstore_free(struct sv_objstore *st)
 
 /* ---- local back end ---- */
 
-struct local {
-	char *root; /* DATA_DIR/objects, no trailing '/' */
+/* Directories known to exist: a direct-mapped cache (bounded, a collision
+ * simply replaces the older entry). */
+#define DIRCACHE_SLOTS 1024
+
+struct pending {
+	char *tmp;   /* temporary file, written and closed, not yet durable */
+	char *final; /* where it goes at the next flush */
+	struct sv_objstore_op *op;
+	uint64_t bytes;
 };
+
+struct local {
+	char *root;  /* DATA_DIR/objects, no trailing '/' */
+	int root_fd; /* for syncfs() */
+	struct pending *pend;
+	size_t n_pend, cap_pend;
+	char *dirs[DIRCACHE_SLOTS];
+	uint64_t dir_hash[DIRCACHE_SLOTS];
+};
+
+static uint64_t str_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static bool dir_known(const struct local *l, const char *dir, size_t n, uint64_t h)
+{
+	const char *e = l->dirs[h % DIRCACHE_SLOTS];
+	return e != NULL && l->dir_hash[h % DIRCACHE_SLOTS] == h && strncmp(e, dir, n) == 0 &&
+	       e[n] == '\0';
+}
+
+static void dir_remember(struct local *l, const char *dir, size_t n, uint64_t h)
+{
+	size_t i = h % DIRCACHE_SLOTS;
+	char *c = malloc(n + 1);
+	if (c == NULL)
+		return; /* only a cache */
+	memcpy(c, dir, n);
+	c[n] = '\0';
+	free(l->dirs[i]);
+	l->dirs[i] = c;
+	l->dir_hash[i] = h;
+}
+
+static void dir_forget(struct local *l, const char *dir, size_t n, uint64_t h)
+{
+	size_t i = h % DIRCACHE_SLOTS;
+	if (dir_known(l, dir, n, h)) {
+		free(l->dirs[i]);
+		l->dirs[i] = NULL;
+	}
+}
 
 /* mkdir -p for every directory of path strictly after its first `skip`
  * bytes (those are known to exist). path is modified temporarily. */
@@ -191,6 +253,30 @@ static int mkdirs(char *path, size_t skip)
 	return 0;
 }
 
+/* Makes sure the directory of path (everything before its last '/')
+ * exists: nothing when the cache knows it, else mkdir of that directory
+ * alone, and mkdir -p below the root when its parent is missing too. */
+static int ensure_dir(struct local *l, char *path, bool force)
+{
+	char *slash = strrchr(path, '/');
+	size_t n = (size_t)(slash - path);
+	uint64_t h = str_hash(path, n);
+	if (!force && dir_known(l, path, n, h))
+		return 0;
+	*slash = '\0';
+	int r = mkdir(path, 0755) == 0 ? 0 : -errno;
+	*slash = '/';
+	if (r == -ENOENT)
+		r = mkdirs(path, strlen(l->root));
+	else if (r == -EEXIST)
+		r = 0;
+	if (r == 0)
+		dir_remember(l, path, n, h);
+	else
+		dir_forget(l, path, n, h);
+	return r;
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
@@ -206,24 +292,6 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int fsync_dir_of(char *path)
-{
-	char *slash = strrchr(path, '/');
-	if (slash == NULL)
-		return -EINVAL;
-	*slash = '\0';
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int e = errno;
-	*slash = '/';
-	if (fd < 0)
-		return -e;
-	int r = 0;
-	if (fsync(fd) != 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* root/bucket/key as a NUL-terminated string in *path. */
 static int make_path(const struct local *l, const char *bucket, const char *key,
                      struct sv_buf *path)
@@ -233,28 +301,60 @@ static int make_path(const struct local *l, const char *bucket, const char *key,
 	return 0;
 }
 
-static int local_put_file(struct local *l, const char *bucket, const char *key,
-                          const struct sv_buf *data)
+/* mkstemp in the final directory; a directory the cache believed in but
+ * that has gone (removed by retention, say) is made again once. */
+static int open_tmp(struct local *l, char *path, char *tmp)
+{
+	int r = ensure_dir(l, path, false);
+	if (r != 0)
+		return r;
+	size_t tl = strlen(tmp);
+	int fd = mkstemp(tmp);
+	if (fd < 0 && errno == ENOENT) {
+		if ((r = ensure_dir(l, path, true)) != 0)
+			return r;
+		memcpy(tmp + tl - 6, "XXXXXX", 6);
+		fd = mkstemp(tmp);
+	}
+	if (fd < 0) {
+		r = -errno;
+		char *slash = strrchr(path, '/');
+		dir_forget(l, path, (size_t)(slash - path), str_hash(path, (size_t)(slash - path)));
+		return r;
+	}
+	return fd;
+}
+
+/* Writes the temporary file of one put (not yet durable, not visible) and
+ * queues it for the next flush. */
+static int local_stage(struct local *l, const char *bucket, const char *key,
+                       const struct sv_buf *data, struct sv_objstore_op *op)
 {
 	struct sv_buf path, tmp;
 	int fd = -1, r;
 	sv_buf_init(&path);
 	sv_buf_init(&tmp);
+	if (l->n_pend == l->cap_pend) {
+		size_t n = l->cap_pend ? l->cap_pend * 2 : 64;
+		struct pending *p = realloc(l->pend, n * sizeof(*p));
+		if (p == NULL)
+			return -ENOMEM;
+		l->pend = p;
+		l->cap_pend = n;
+	}
 	if ((r = make_path(l, bucket, key, &path)) != 0)
 		goto out;
 	if (sv_buf_printf(&tmp, "%s.tmp.XXXXXX", (char *)path.data) != 0) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if ((r = mkdirs((char *)path.data, strlen(l->root))) != 0)
-		goto out;
-	fd = mkstemp((char *)tmp.data);
+	fd = open_tmp(l, (char *)path.data, (char *)tmp.data);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
+		fd = -1;
 		goto out;
 	}
-	if (fchmod(fd, 0644) != 0 || (r = write_all(fd, data->data, data->len)) != 0 ||
-	    fsync(fd) != 0) {
+	if (fchmod(fd, 0644) != 0 || (r = write_all(fd, data->data, data->len)) != 0) {
 		if (r == 0)
 			r = -errno;
 		goto fail;
@@ -265,14 +365,12 @@ static int local_put_file(struct local *l, const char *bucket, const char *key,
 		r = -errno;
 		goto fail;
 	}
-	if (rename((char *)tmp.data, (char *)path.data) != 0) {
-		r = -errno;
-		goto fail;
-	}
-	/* The object is in place; a failing directory fsync is still reported
-	 * (durability unknown), and a retry simply rewrites it. */
-	r = fsync_dir_of((char *)path.data);
-	goto out;
+	struct pending *p = &l->pend[l->n_pend++];
+	p->tmp = (char *)sv_buf_take(&tmp, NULL);
+	p->final = (char *)sv_buf_take(&path, NULL);
+	p->op = op;
+	p->bytes = data->len;
+	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -288,10 +386,65 @@ static void local_put(void *impl, const char *bucket, const char *key, const cha
 {
 	(void)content_type;
 	(void)content_encoding;
-	uint64_t n = data->len;
-	int r = local_put_file(impl, bucket, key, data);
+	int r = local_stage(impl, bucket, key, data, op);
 	sv_buf_release(data);
-	sv_objstore_op_done(op, r, n);
+	if (r != 0)
+		sv_objstore_op_done(op, r, 0);
+}
+
+/*
+ * Group commit of every staged put: one syncfs() makes the temporary files
+ * durable, each is renamed over its final name, a second syncfs() makes the
+ * renames (and any new directories) durable, then every put completes. The
+ * batch is detached first, so a done callback may put again (it goes to the
+ * next flush).
+ */
+static int local_flush(void *impl)
+{
+	struct local *l = impl;
+	struct pending *batch = l->pend;
+	size_t n = l->n_pend;
+	int r = 0, first = 0;
+
+	if (n == 0)
+		return 0;
+	l->pend = NULL;
+	l->n_pend = l->cap_pend = 0;
+	int *rcs = calloc(n, sizeof(*rcs));
+	if (rcs == NULL) {
+		/* keep the batch for the next flush */
+		l->pend = batch;
+		l->n_pend = l->cap_pend = n;
+		return -ENOMEM;
+	}
+	if (syncfs(l->root_fd) != 0)
+		r = -errno;
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0 && rename(batch[i].tmp, batch[i].final) == 0)
+			continue;
+		rcs[i] = r != 0 ? r : -errno;
+		unlink(batch[i].tmp);
+		if (first == 0)
+			first = rcs[i];
+	}
+	/* The objects are in place; a failing sync is still reported
+	 * (durability unknown), and a retry simply rewrites them. */
+	if (r == 0 && syncfs(l->root_fd) != 0) {
+		r = -errno;
+		for (size_t i = 0; i < n; i++)
+			if (rcs[i] == 0)
+				rcs[i] = r;
+	}
+	if (first == 0)
+		first = r;
+	for (size_t i = 0; i < n; i++) {
+		free(batch[i].tmp);
+		free(batch[i].final);
+		sv_objstore_op_done(batch[i].op, rcs[i], batch[i].bytes);
+	}
+	free(batch);
+	free(rcs);
+	return first;
 }
 
 static int local_get(void *impl, const char *bucket, const char *key, struct sv_buf *out)
@@ -350,6 +503,18 @@ static void local_free(void *impl)
 	struct local *l = impl;
 	if (l == NULL)
 		return;
+	/* Staged puts that were never flushed: temporary files removed. */
+	for (size_t i = 0; i < l->n_pend; i++) {
+		unlink(l->pend[i].tmp);
+		free(l->pend[i].tmp);
+		free(l->pend[i].final);
+		sv_objstore_op_done(l->pend[i].op, -ECANCELED, 0);
+	}
+	free(l->pend);
+	for (size_t i = 0; i < DIRCACHE_SLOTS; i++)
+		free(l->dirs[i]);
+	if (l->root_fd >= 0)
+		close(l->root_fd);
 	free(l->root);
 	free(l);
 }
@@ -359,6 +524,7 @@ static const struct sv_objstore_ops local_ops = {
     .put = local_put,
     .get = local_get,
     .free = local_free,
+    .flush = local_flush,
 };
 
 int sv_objstore_local_new(const char *data_dir, struct sv_objstore **out, char *err, size_t errlen)
@@ -393,10 +559,19 @@ int sv_objstore_local_new(const char *data_dir, struct sv_objstore **out, char *
 		r = -ENOMEM;
 		goto nomem;
 	}
+	l->root_fd = -1;
 	l->root = (char *)sv_buf_take(&root, NULL);
 	if (l->root == NULL) {
 		r = -ENOMEM;
 		goto nomem;
+	}
+	l->root_fd = open(l->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->root_fd < 0) {
+		r = -errno;
+		if (err != NULL)
+			snprintf(err, errlen, "object store: cannot open %s: %s", l->root,
+			         sv_strerror(r));
+		goto out;
 	}
 	if ((r = sv_objstore_new_backend(&local_ops, l, out)) != 0)
 		goto nomem;

@@ -5,8 +5,11 @@
  *
  * Operations are asynchronous in shape: each takes a completion callback
  * that is called exactly once with 0 or a negative code. The local store
- * completes synchronously, i.e. before the call returns; the S3 back end
- * completes later from the event loop. Callers handle both.
+ * completes its puts at the next sv_objstore_flush() (group commit: one
+ * durability step for many objects), or before put returns when the put
+ * fails early; the S3 back end completes later from the event loop. Callers
+ * handle both, and call sv_objstore_flush() soon after starting puts (e.g.
+ * once per event-loop iteration, and before sv_objstore_free()).
  *
  * Keys are validated before use (sv_objstore_key_ok): non-empty, at most 1024
  * bytes, no leading '/', no empty, "." or ".." segment, no NUL or control
@@ -33,10 +36,15 @@ typedef void (*sv_objstore_done_fn)(void *arg, int rc);
 int sv_objstore_local_new(const char *data_dir, struct sv_objstore **out, char *err, size_t errlen);
 
 /*
- * Stores data under bucket/key, replacing any previous object, atomically:
- * written to a temporary file in the same directory, fsync()ed, renamed over
- * the final name, directory fsync()ed. A reader sees the old object, the new
- * one, or none — never a part. content_type (e.g. "application/json") and
+ * Stores data under bucket/key, replacing any previous object, atomically
+ * and durably. Local store: the data is written at once to a temporary file
+ * in the final directory (not synced, not visible); the next
+ * sv_objstore_flush() makes it durable, renames it over the final name,
+ * makes the rename durable and only then calls done(arg, 0). So an object
+ * becomes visible only complete and durable, and done(0) means durable. A
+ * reader sees the old object, the new one, or none — never a part. Early
+ * failures (directory or temporary file cannot be made, write error) call
+ * done before put returns. content_type (e.g. "application/json") and
  * content_encoding (e.g. NULL) are metadata an S3 back end sends; the local
  * store ignores them. Takes the memory of *data (left empty) once the
  * operation is started. done may be NULL. Returns 0 when the operation was
@@ -70,8 +78,22 @@ struct sv_objstore_stats {
 /* Copies the counters into *out (zeros for a NULL store). */
 void sv_objstore_stats(const struct sv_objstore *st, struct sv_objstore_stats *out);
 
-/* Frees the store; operations still in flight are completed with -ECANCELED
- * first. Accepts NULL. */
+/*
+ * Completes the puts started since the last flush (back ends that batch;
+ * the others ignore it and return 0). Local store: syncfs() of the store's
+ * file system, rename of every temporary file, syncfs() again, then each
+ * put's done is called (0, or the -errno of its rename or of a failed sync;
+ * a failed put leaves no temporary file behind). done callbacks may start
+ * new puts: they wait for the next flush. Blocks for the disk's flush
+ * latency, once per call rather than per object. Returns 0, the first
+ * error reported to a done, or -ENOMEM (nothing completed; the puts stay
+ * queued for the next flush). Accepts NULL (0).
+ */
+int sv_objstore_flush(struct sv_objstore *st);
+
+/* Frees the store; operations still in flight (local: staged and never
+ * flushed — their temporary files are removed) are completed with
+ * -ECANCELED first. Accepts NULL. */
 void sv_objstore_free(struct sv_objstore *st);
 
 /*
@@ -88,6 +110,8 @@ void sv_objstore_free(struct sv_objstore *st);
  * get: synchronous, same contract as sv_objstore_get (key already valid).
  * free: completes every operation still pending with -ECANCELED (through
  * sv_objstore_op_done), then frees the back end's state. May be NULL.
+ * flush: optional (NULL: sv_objstore_flush does nothing); completes the
+ * puts the back end holds back for a group commit, see sv_objstore_flush.
  */
 struct sv_objstore_op;
 
@@ -97,6 +121,7 @@ struct sv_objstore_ops {
 	            const char *content_encoding, struct sv_buf *data, struct sv_objstore_op *op);
 	int (*get)(void *impl, const char *bucket, const char *key, struct sv_buf *out);
 	void (*free)(void *impl);
+	int (*flush)(void *impl);
 };
 
 /* Wraps a back end: on success *out owns impl (ops->free is called by

@@ -1327,6 +1327,72 @@ static size_t rtp_samples(const struct call *c, struct sv_quality_sample out[2])
 	return n;
 }
 
+/* Largest clock_rate sv_rtcpjson_load() accepts. */
+#define RTCPJSON_CLOCK_MAX 1000000u
+
+static uint64_t ms_floor(uint64_t ns)
+{
+	return ns - ns % 1000000u;
+}
+
+/*
+ * What sv_rtcpjson_load() gives back for the document sv_rtcpjson_dump()
+ * wrote from call + reports (with the summary), without the text round
+ * trip: times at millisecond precision (ISO-8601 in the summary), the status
+ * clamped to 0..699, "answered" as the reader infers it, one sample per block
+ * of the uac/uas reports in document order, timestamps as written (63 bits),
+ * rtt as written (null = unknown). doc->samples is owned (release with
+ * sv_rtcpjson_release); the call's strings stay borrowed from call.
+ * test_session.c checks the result against --analyze byte for byte.
+ */
+static int read_back(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reps,
+                     size_t n, struct sv_rtcpjson *doc)
+{
+	size_t total = 0;
+	struct sv_quality_call *rc = &doc->call;
+
+	*rc = *call;
+	rc->codec = call->codec != NULL ? call->codec : "";
+	rc->final_status =
+	    call->final_status >= 0 && call->final_status <= 699 ? call->final_status : 0;
+	rc->end_reason = (enum sv_quality_end)((unsigned)call->end_reason & 3);
+	rc->started_ns = ms_floor(call->started_ns);
+	rc->answered_ns = call->answered ? ms_floor(call->answered_ns) : 0;
+	rc->ended_ns = ms_floor(call->ended_ns);
+	rc->answered = (rc->final_status >= 200 && rc->final_status <= 299) || rc->answered_ns != 0;
+	rc->from = call->from != NULL ? call->from : "";
+	rc->to = call->to != NULL ? call->to : "";
+	doc->has_summary = 1;
+	doc->n_reports = n;
+	for (size_t i = 0; i < n; i++)
+		total += reps[i].n_blocks;
+	if (total > 0 && (doc->samples = malloc(total * sizeof(*doc->samples))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct sv_rtcpjson_report *r = &reps[i];
+		enum sv_quality_dir dir;
+		if (strcmp(r->direction, "uac") == 0)
+			dir = SV_QUALITY_UAC;
+		else if (strcmp(r->direction, "uas") == 0)
+			dir = SV_QUALITY_UAS;
+		else
+			continue;
+		for (size_t k = 0; k < r->n_blocks; k++) {
+			const struct sv_rtcpjson_block *b = &r->blocks[k];
+			double rtt = isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7
+			                 ? b->rtt_ms
+			                 : -1;
+			int e = sv_quality_sample_from_block(
+			    r->ts_ns & INT64_MAX, dir, b->fraction_lost, b->jitter, rc->clock_rate,
+			    rtt, &doc->samples[doc->n_samples]);
+			if (e != 0)
+				return e;
+			doc->n_samples++;
+		}
+	}
+	return 0;
+}
+
 static int build_objects(struct sv_sessions *s, struct call *c, struct sv_call_objects *o)
 {
 	struct dialog d;
@@ -1434,9 +1500,16 @@ static int build_objects(struct sv_sessions *s, struct call *c, struct sv_call_o
 	if ((rc = sv_rtcpjson_dump(&qc, reps, n, 1, &json)) != 0 ||
 	    (rc = sv_gz_compress(json.data, json.len, &o->rtcp_json_gz)) != 0)
 		goto out;
-	/* quality.json is what --analyze makes of that rtcp.json. */
-	if ((rc = sv_rtcpjson_load(json.data, json.len, &doc, NULL, 0)) != 0)
-		goto out;
+	/* quality.json is what --analyze makes of that rtcp.json. Built from the
+	 * reports directly (no parse of the document just written); a clock
+	 * rate the reader refuses takes the reader's path, so both agree. */
+	if (d.clock_rate > RTCPJSON_CLOCK_MAX) {
+		if ((rc = sv_rtcpjson_load(json.data, json.len, &doc, NULL, 0)) != 0)
+			goto out;
+	} else {
+		if ((rc = read_back(&qc, reps, n, &doc)) != 0)
+			goto out;
+	}
 	if (doc.n_samples > 0) {
 		rc = sv_quality_build(&doc.call, doc.samples, doc.n_samples, SV_QUALITY_SRC_RTCP,
 		                      &q);

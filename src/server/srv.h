@@ -132,6 +132,11 @@ struct srv {
 	struct srv_group *wq_head, *wq_tail;
 	size_t wq_bytes;
 	struct event *writer_ev;
+	/* puts started since the last sv_objstore_flush(): the local store
+	 * completes them (group commit) when flush_ev runs, after the writer
+	 * in the same loop iteration */
+	bool flush_wanted;
+	struct event *flush_ev;
 
 	struct sv_buf wbuf; /* scratch for encoding frames to agents */
 

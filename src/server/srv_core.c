@@ -7,9 +7,10 @@
  *   run:      one event loop; a timer drives sv_sessions_tick(); a
  *             zero-delay event syncs the journal once per loop iteration
  *             (group commit) and then sends the agents their ACKs
- *   objects:  engine hooks -> sv_objstore_put() -> journal marker (log chunk
- *             flushed / call complete) -> the call's journal segment unref'd;
- *             a failed write is retried with backoff
+ *   objects:  engine hooks -> sv_objstore_put() (staged) -> once per loop
+ *             iteration sv_objstore_flush() (group commit) -> put_done ->
+ *             journal marker (log chunk flushed / call complete) -> the call's
+ *             journal segment unref'd; a failed write is retried with backoff
  *   signals:  SIGTERM/SIGINT stop (journal synced, incomplete calls resume at
  *             the next start), SIGHUP reloads the customers
  */
@@ -404,6 +405,7 @@ struct srv_group {
 static const char *const obj_label[SRV_OBJ_N] = {"sip", "rtcp", "quality", "log"};
 
 static void group_start(struct srv_group *g);
+static void want_flush(struct srv *s);
 
 static struct srv_group **group_list(struct srv *s, int type)
 {
@@ -659,6 +661,8 @@ static void group_start(struct srv_group *g)
 		rc = sv_objstore_put(s->store, cu->bucket, (const char *)key.data, p->ctype, NULL,
 		                     &tmp, put_done, p);
 		sv_buf_release(&tmp);
+		if (rc == 0)
+			want_flush(s);
 		if (rc != 0) {
 			/* Refused at once (an invalid key): retrying cannot help. */
 			g->outstanding--;
@@ -719,6 +723,34 @@ static void writer_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 	}
+}
+
+/*
+ * Group commit of the object store: the puts started during this loop
+ * iteration (by writer_cb, a retry or a hook) are made durable together,
+ * then their put_done callbacks run, and only those write the journal
+ * markers (LOG_FLUSHED / COMPLETE). Activated after the puts, so it runs
+ * after the writer in the same iteration.
+ */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	int rc;
+
+	s->flush_wanted = false;
+	rc = sv_objstore_flush(s->store);
+	if (rc != 0)
+		log_debug("object store flush: %s (each failed put is logged and retried)",
+		          sv_strerror(rc));
+}
+
+static void want_flush(struct srv *s)
+{
+	if (s->flush_wanted)
+		return;
+	s->flush_wanted = true;
+	if (s->flush_ev != NULL)
+		event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* ------------------------------------------------------------ engine hooks */
@@ -1268,6 +1300,15 @@ static void srv_release(struct srv *s)
 	if (s->http != NULL)
 		evhttp_free(s->http);
 	srv_agent_close_all(s);
+	/* Puts already started are completed (and their journal markers
+	 * written) before the journal is closed; anything a back end still
+	 * holds is cancelled while the groups exist. Queued groups that were
+	 * never started stay in the journal for the next start. */
+	if (s->store != NULL) {
+		sv_objstore_flush(s->store);
+		sv_objstore_free(s->store);
+		s->store = NULL;
+	}
 	while (s->groups != NULL)
 		group_free(s->groups);
 	while (s->log_groups != NULL)
@@ -1275,6 +1316,8 @@ static void srv_release(struct srv *s)
 	s->wq_head = s->wq_tail = NULL;
 	if (s->writer_ev != NULL)
 		event_free(s->writer_ev);
+	if (s->flush_ev != NULL)
+		event_free(s->flush_ev);
 	if (s->journal != NULL) {
 		int rc = sv_journal_close(s->journal);
 		if (rc != 0)
@@ -1399,13 +1442,14 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 	s->tick_ev = evtimer_new(s->base, tick_cb, s);
 	s->sync_ev = event_new(s->base, -1, 0, sync_cb, s);
 	s->writer_ev = event_new(s->base, -1, 0, writer_cb, s);
+	s->flush_ev = event_new(s->base, -1, 0, flush_cb, s);
 	s->sig_ev[0] = evsignal_new(s->base, SIGTERM, signal_cb, s);
 	s->sig_ev[1] = evsignal_new(s->base, SIGINT, signal_cb, s);
 	s->sig_ev[2] = evsignal_new(s->base, SIGHUP, signal_cb, s);
 	if (s->tick_ev == NULL || s->sync_ev == NULL || s->writer_ev == NULL ||
-	    s->sig_ev[0] == NULL || s->sig_ev[1] == NULL || s->sig_ev[2] == NULL ||
-	    event_add(s->sig_ev[0], NULL) != 0 || event_add(s->sig_ev[1], NULL) != 0 ||
-	    event_add(s->sig_ev[2], NULL) != 0) {
+	    s->flush_ev == NULL || s->sig_ev[0] == NULL || s->sig_ev[1] == NULL ||
+	    s->sig_ev[2] == NULL || event_add(s->sig_ev[0], NULL) != 0 ||
+	    event_add(s->sig_ev[1], NULL) != 0 || event_add(s->sig_ev[2], NULL) != 0) {
 		log_errx("cannot set up the event loop");
 		goto out;
 	}
@@ -1413,6 +1457,10 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 	    srv_hep_listen(s, err, sizeof(err)) != 0 || metrics_listen(s, err, sizeof(err)) != 0) {
 		log_errx("%s", err);
 		goto out;
+	}
+	if (s->flush_wanted) { /* puts started before the event existed */
+		s->flush_wanted = false;
+		want_flush(s);
 	}
 	arm_tick(s, srv_now(s), 0);
 	sv_conf_addr_format(&conf->listen_tcp, shown, sizeof(shown));

@@ -77,6 +77,8 @@ static int put_str(struct sv_objstore *st, const char *bucket, const char *key, 
 	assert_int_equal(sv_buf_append_str(&b, s), 0);
 	int r = sv_objstore_put(st, bucket, key, "application/json", NULL, &b, on_done, d);
 	sv_buf_release(&b);
+	if (r == 0)
+		sv_objstore_flush(st); /* local puts complete at the next flush */
 	return r;
 }
 
@@ -184,6 +186,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(
 	    sv_objstore_put(fx->st, "acme", "calls/x/sip.pcap.gz", "a/b", "gzip", &b, on_done, &d),
 	    0);
+	assert_int_equal(d.calls, 0); /* completes at the flush */
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
 	assert_int_equal(d.calls, 1);
 	assert_int_equal(d.rc, 0);
 	assert_int_equal(b.len, 0); /* memory taken */
@@ -213,6 +217,7 @@ static void test_round_trip(void **state)
 
 	/* empty object, no done callback */
 	assert_int_equal(sv_objstore_put(fx->st, "acme", "empty", NULL, NULL, &b, NULL, NULL), 0);
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
 	sv_buf_reset(&out);
 	assert_int_equal(sv_objstore_get(fx->st, "acme", "empty", &out), 0);
 	assert_int_equal(out.len, 0);
@@ -308,6 +313,8 @@ static void test_replace_is_atomic(void **state)
 	assert_int_equal(sv_buf_append(&tmp, a.data, a.len), 0);
 	assert_int_equal(sv_objstore_put(fx->st, "acme", "race/obj", NULL, NULL, &tmp, on_done, &d),
 	                 0);
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
+	assert_int_equal(d.calls, 1);
 	assert_int_equal(d.rc, 0);
 
 	pid_t pid = fork();
@@ -323,7 +330,7 @@ static void test_replace_is_atomic(void **state)
 			struct done_rec cd = {0, 1};
 			if (sv_objstore_put(fx->st, "acme", "race/obj", NULL, NULL, &c, on_done,
 			                    &cd) != 0 ||
-			    cd.rc != 0)
+			    sv_objstore_flush(fx->st) != 0 || cd.calls != 1 || cd.rc != 0)
 				bad = 1;
 		}
 		_exit(bad ? 2 : 0);
@@ -474,7 +481,7 @@ static void test_write_errors_through_done(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, oldsig);
 	assert_int_equal(r, 0);
-	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.calls, 1); /* an early failure completes before put returns */
 	assert_int_equal(d.rc, -EFBIG);
 	assert_int_equal(b.len, 0);
 	struct sv_buf out;
@@ -489,6 +496,206 @@ static void test_write_errors_through_done(void **state)
 	assert_int_equal(s.puts_failed, geteuid() != 0 ? 4 : 3);
 	assert_int_equal(s.puts_ok, geteuid() != 0 ? 2 : 3);
 	assert_int_equal(s.in_flight, 0);
+}
+
+/* Group commit: staged puts are invisible until the flush, which completes
+ * them all; a done callback may put again (next flush); the same key twice
+ * in one batch keeps the last; a rename failing in the flush is reported to
+ * that put alone and leaves no temp file. */
+struct chain {
+	struct sv_objstore *st;
+	int calls, rc;
+	struct done_rec next;
+};
+
+static void on_done_chain(void *arg, int rc)
+{
+	struct chain *c = arg;
+	c->calls++;
+	c->rc = rc;
+	struct sv_buf b;
+	sv_buf_init(&b);
+	assert_int_equal(sv_buf_append_str(&b, "chained"), 0);
+	assert_int_equal(sv_objstore_put(c->st, "acme", "calls/2024/01/02/k/next", NULL, NULL, &b,
+	                                 on_done, &c->next),
+	                 0);
+	sv_buf_release(&b);
+}
+
+static void test_group_commit(void **state)
+{
+	struct fixture *fx = *state;
+	struct done_rec d[6];
+	struct chain ch = {fx->st, 0, 1, {0, 1}};
+	static const char *const keys[] = {"calls/2024/01/02/k/sip.pcap.gz",
+	                                   "calls/2024/01/02/k/rtcp.json.gz",
+	                                   "calls/2024/01/02/k/quality.json",
+	                                   "calls/2024/01/02/j/quality.json",
+	                                   "same",
+	                                   "same"};
+	for (int i = 0; i < 6; i++) {
+		struct sv_buf b;
+		d[i].calls = 0;
+		d[i].rc = 1;
+		sv_buf_init(&b);
+		assert_int_equal(sv_buf_printf(&b, "v%d", i), 0);
+		assert_int_equal(
+		    sv_objstore_put(fx->st, "acme", keys[i], NULL, NULL, &b, on_done, &d[i]), 0);
+		sv_buf_release(&b);
+	}
+	struct sv_buf b, out;
+	sv_buf_init(&b);
+	sv_buf_init(&out);
+	assert_int_equal(sv_buf_append_str(&b, "c"), 0);
+	assert_int_equal(sv_objstore_put(fx->st, "acme", "calls/2024/01/02/k/chain", NULL, NULL, &b,
+	                                 on_done_chain, &ch),
+	                 0);
+	/* staged: nothing visible, nothing completed, temp files present */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(d[i].calls, 0);
+	assert_int_equal(ch.calls, 0);
+	assert_int_equal(sv_objstore_get(fx->st, "acme", keys[0], &out), SV_E_NOTFOUND);
+	assert_int_equal(sv_objstore_get(fx->st, "acme", "same", &out), SV_E_NOTFOUND);
+	assert_int_equal(count_temps(fx->root), 7);
+	struct sv_objstore_stats s;
+	sv_objstore_stats(fx->st, &s);
+	assert_int_equal(s.in_flight, 7);
+	assert_int_equal(s.puts_ok, 0);
+
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(d[i].calls, 1);
+		assert_int_equal(d[i].rc, 0);
+	}
+	assert_int_equal(ch.calls, 1);
+	assert_int_equal(ch.rc, 0);
+	assert_int_equal(ch.next.calls, 0); /* put from a callback: the next flush */
+	for (int i = 0; i < 5; i++) {
+		char want[8];
+		snprintf(want, sizeof(want), "v%d", i == 4 ? 5 : i);
+		sv_buf_reset(&out);
+		assert_int_equal(sv_objstore_get(fx->st, "acme", keys[i], &out), 0);
+		assert_string_equal((char *)out.data, want);
+	}
+	assert_int_equal(count_temps(fx->root), 1);
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
+	assert_int_equal(ch.next.calls, 1);
+	assert_int_equal(ch.next.rc, 0);
+	assert_int_equal(count_temps(fx->root), 0);
+	assert_int_equal(sv_objstore_flush(fx->st), 0); /* nothing pending */
+	sv_objstore_stats(fx->st, &s);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.puts_ok, 8);
+
+	/* a rename that fails in the flush ("calls" is a directory): only that
+	 * put fails, its temp file is gone, the other put of the batch works */
+	struct done_rec bad = {0, 1}, good = {0, 1};
+	sv_buf_reset(&b);
+	assert_int_equal(sv_buf_append_str(&b, "x"), 0);
+	assert_int_equal(sv_objstore_put(fx->st, "acme", "calls", NULL, NULL, &b, on_done, &bad),
+	                 0);
+	assert_int_equal(sv_buf_append_str(&b, "y"), 0);
+	assert_int_equal(sv_objstore_put(fx->st, "acme", "other", NULL, NULL, &b, on_done, &good),
+	                 0);
+	assert_int_equal(bad.calls, 0);
+	int r = sv_objstore_flush(fx->st);
+	assert_true(r == -EISDIR || r == -ENOTEMPTY || r == -EEXIST);
+	assert_int_equal(bad.calls, 1);
+	assert_int_equal(bad.rc, r);
+	assert_int_equal(good.calls, 1);
+	assert_int_equal(good.rc, 0);
+	assert_int_equal(count_temps(fx->root), 0);
+	sv_objstore_stats(fx->st, &s);
+	assert_int_equal(s.puts_failed, 1);
+	assert_int_equal(s.in_flight, 0);
+
+	assert_int_equal(sv_objstore_flush(NULL), 0);
+	sv_buf_release(&b);
+	sv_buf_release(&out);
+}
+
+/* Directories are remembered, but one removed behind the store's back
+ * (retention deleting a day) is made again: the call's own directory, and
+ * the whole chain when its parents are gone too. */
+static void test_dir_cache(void **state)
+{
+	struct fixture *fx = *state;
+	struct done_rec d = {0, 1};
+	char path[4200];
+	assert_int_equal(put_str(fx->st, "acme", "calls/2024/01/02/k1/a", "1", &d), 0);
+	assert_int_equal(d.rc, 0);
+	/* the call's directory goes */
+	snprintf(path, sizeof(path), "%s/acme/calls/2024/01/02/k1", fx->root);
+	tu_rmrf(path);
+	d.calls = 0;
+	assert_int_equal(put_str(fx->st, "acme", "calls/2024/01/02/k1/b", "2", &d), 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.rc, 0);
+	/* the whole day (and month) goes: mkdir -p again */
+	snprintf(path, sizeof(path), "%s/acme/calls/2024/01", fx->root);
+	tu_rmrf(path);
+	d.calls = 0;
+	assert_int_equal(put_str(fx->st, "acme", "calls/2024/01/02/k1/c", "3", &d), 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.rc, 0);
+	d.calls = 0;
+	assert_int_equal(put_str(fx->st, "acme", "calls/2024/01/02/k2/c", "4", &d), 0);
+	assert_int_equal(d.rc, 0);
+	struct sv_buf out;
+	sv_buf_init(&out);
+	assert_int_equal(sv_objstore_get(fx->st, "acme", "calls/2024/01/02/k1/c", &out), 0);
+	assert_string_equal((char *)out.data, "3");
+	assert_int_equal(sv_objstore_get(fx->st, "acme", "calls/2024/01/02/k1/b", &out),
+	                 SV_E_NOTFOUND);
+	/* many directories (more than the cache holds) */
+	for (int i = 0; i < 1500; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "calls/2024/02/%02d/k%d/q", i % 28 + 1, i);
+		struct sv_buf b;
+		sv_buf_init(&b);
+		assert_int_equal(sv_buf_append_str(&b, key), 0);
+		assert_int_equal(sv_objstore_put(fx->st, "acme", key, NULL, NULL, &b, NULL, NULL),
+		                 0);
+		sv_buf_release(&b);
+	}
+	assert_int_equal(sv_objstore_flush(fx->st), 0);
+	sv_buf_reset(&out);
+	assert_int_equal(sv_objstore_get(fx->st, "acme", "calls/2024/02/10/k1493/q", &out), 0);
+	assert_string_equal((char *)out.data, "calls/2024/02/10/k1493/q");
+	struct sv_objstore_stats s;
+	sv_objstore_stats(fx->st, &s);
+	assert_int_equal(s.puts_ok, 1504);
+	assert_int_equal(s.puts_failed, 0);
+	assert_int_equal(count_temps(fx->root), 0);
+	sv_buf_release(&out);
+}
+
+/* Freeing the store with staged puts: -ECANCELED, temp files removed, no
+ * object appears. */
+static void test_free_cancels_staged(void **state)
+{
+	(void)state;
+	char *dir = tu_tmpdir();
+	char err[256] = "";
+	struct sv_objstore *st;
+	struct done_rec d = {0, 1};
+	assert_int_equal(sv_objstore_local_new(dir, &st, err, sizeof(err)), 0);
+	struct sv_buf b;
+	sv_buf_init(&b);
+	assert_int_equal(sv_buf_append_str(&b, "never"), 0);
+	assert_int_equal(sv_objstore_put(st, "acme", "a/b", NULL, NULL, &b, on_done, &d), 0);
+	char root[4200];
+	snprintf(root, sizeof(root), "%s/objects", dir);
+	assert_int_equal(count_temps(root), 1);
+	sv_objstore_free(st);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.rc, -ECANCELED);
+	assert_int_equal(count_temps(root), 0);
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/acme/a/b", root);
+	assert_int_equal(access(path, F_OK), -1);
+	tu_rmrf(dir);
+	free(dir);
 }
 
 static void test_open_errors(void **state)
@@ -563,7 +770,8 @@ static void fake_free(void *impl)
 static void test_backend_interface(void **state)
 {
 	(void)state;
-	static const struct sv_objstore_ops ops = {"fake", fake_put, fake_get, fake_free};
+	static const struct sv_objstore_ops ops = {
+	    .name = "fake", .put = fake_put, .get = fake_get, .free = fake_free};
 	struct pending p = {0};
 	struct sv_objstore *st;
 	assert_int_equal(sv_objstore_new_backend(&ops, &p, &st), 0);
@@ -589,6 +797,8 @@ static void test_backend_interface(void **state)
 	assert_int_equal(sv_objstore_get(st, "acme", "k1", &out), 0);
 	assert_string_equal((char *)out.data, "fake");
 	sv_buf_release(&out);
+	assert_int_equal(sv_objstore_flush(st), 0); /* no flush op: nothing happens */
+	assert_int_equal(d2.calls, 0);
 	sv_objstore_free(st); /* cancels k2 */
 	assert_int_equal(p.freed, 1);
 	assert_int_equal(d2.calls, 1);
@@ -606,6 +816,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replace_is_atomic, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invalid_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_errors_through_done, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dir_cache, setup, teardown),
+	    cmocka_unit_test(test_free_cancels_staged),
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_backend_interface),
 	};
