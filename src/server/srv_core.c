@@ -810,11 +810,13 @@ static void hook_complete(void *arg, const struct sv_call_ref *call, struct sv_c
 	}
 	g->seg_plus1 = *call->user;
 	*call->user = 0;
+	/* quality.json last: the local store makes a batch visible in put order,
+	 * so a reader that sees quality.json sees the whole call. */
 	group_add(g, SRV_OBJ_SIP, "sip.pcap.gz", "application/gzip", &o->sip_pcap_gz);
 	group_add(g, SRV_OBJ_RTCP, "rtcp.json.gz", "application/gzip", &o->rtcp_json_gz);
-	group_add(g, SRV_OBJ_QUALITY, "quality.json", "application/json", &o->quality_json);
 	if (o->log_chunk > 0 && sv_callkey_log_name(o->log_chunk, name) == 0)
 		group_add(g, SRV_OBJ_LOG, name, "application/gzip", &o->log_gz);
+	group_add(g, SRV_OBJ_QUALITY, "quality.json", "application/json", &o->quality_json);
 	sv_call_objects_release(o);
 	group_submit(g);
 }
