@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "objstore.h"
+#include "s3store.h"
 #include "rtcp.h"
 #include "session.h"
 #include "wire.h"
@@ -99,6 +100,9 @@ struct srv {
 	struct sv_sessions *sessions;
 	struct sv_journal *journal;
 	struct sv_objstore *store;
+	struct sv_s3store *s3store; /* the store's S3 side (NULL: local store); borrowed */
+	char **s3check_ids;         /* customer id per bucket check (owned) */
+	size_t s3check_n;
 	uint64_t (*clock)(void);
 
 	/* listeners */
@@ -156,6 +160,8 @@ struct srv {
 	struct sv_metrics *metrics;
 	struct sv_metric *m_frames, *m_bytes, *m_sessions, *m_completed, *m_objects, *m_obj_err,
 	    *m_drops, *m_agents, *m_jsegs, *m_jbytes, *m_hep, *m_conns, *m_held;
+	struct sv_metric *m_spool_objs, *m_spool_bytes, *m_spool_age, *m_s3_errors, *m_s3_uploads,
+	    *m_s3_check;
 };
 
 /* srv_core.c */

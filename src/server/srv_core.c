@@ -1124,10 +1124,29 @@ static int metrics_init(struct srv *s)
 	                              "result", NULL);
 	s->m_held = sv_metrics_gauge(m, "sipvault_sessions_bytes",
 	                             "Approximate memory held by live calls", NULL, NULL);
+	s->m_spool_objs =
+	    sv_metrics_gauge(m, "sipvault_spool_objects",
+	                     "Objects in the S3 spool not yet confirmed by S3", NULL, NULL);
+	s->m_spool_bytes = sv_metrics_gauge(
+	    m, "sipvault_spool_bytes", "Payload bytes of the objects in the S3 spool", NULL, NULL);
+	s->m_spool_age =
+	    sv_metrics_gauge(m, "sipvault_spool_oldest_seconds",
+	                     "Age of the oldest object in the S3 spool (0: empty)", NULL, NULL);
+	s->m_s3_errors =
+	    sv_metrics_counter(m, "sipvault_s3_errors_total",
+	                       "Failed S3 upload attempts (each is retried)", "bucket", NULL);
+	s->m_s3_uploads =
+	    sv_metrics_counter(m, "sipvault_s3_uploads_total",
+	                       "Objects uploaded to S3 and removed from the spool", NULL, NULL);
+	s->m_s3_check = sv_metrics_gauge(m, "sipvault_s3_bucket_ok",
+	                                 "Start-up bucket check: 1 ok, 0 failed (see the log)",
+	                                 "customer", "bucket");
 	if (s->m_frames == NULL || s->m_bytes == NULL || s->m_sessions == NULL ||
 	    s->m_completed == NULL || s->m_objects == NULL || s->m_obj_err == NULL ||
 	    s->m_drops == NULL || s->m_agents == NULL || s->m_conns == NULL || s->m_jsegs == NULL ||
-	    s->m_jbytes == NULL || s->m_hep == NULL || s->m_held == NULL)
+	    s->m_jbytes == NULL || s->m_hep == NULL || s->m_held == NULL ||
+	    s->m_spool_objs == NULL || s->m_spool_bytes == NULL || s->m_spool_age == NULL ||
+	    s->m_s3_errors == NULL || s->m_s3_uploads == NULL || s->m_s3_check == NULL)
 		return -ENOMEM;
 	/* Every series that has a fixed label set exists from the start. */
 	for (int i = 0; i < SRV_DROP_N; i++)
@@ -1176,6 +1195,20 @@ static void metrics_update(struct srv *s)
 	sv_metric_set(s->m_jbytes, (double)js.bytes, NULL, NULL);
 	sv_metric_set(s->m_conns, (double)s->nconns, NULL, NULL);
 	sv_metric_set(s->m_held, (double)st.bytes_held, NULL, NULL);
+	if (s->s3store != NULL) {
+		struct sv_s3store_stats ss;
+		struct sv_s3store_bucket_stats bs;
+		sv_s3store_stats(s->s3store, &ss);
+		sv_metric_set(s->m_spool_objs, (double)ss.spool_objects, NULL, NULL);
+		sv_metric_set(s->m_spool_bytes, (double)ss.spool_bytes, NULL, NULL);
+		sv_metric_set(s->m_spool_age,
+		              sv_s3store_oldest_age(s->s3store, (int64_t)realtime_ns()), NULL,
+		              NULL);
+		sv_metric_set(s->m_s3_uploads, (double)ss.uploads_ok, NULL, NULL);
+		for (size_t i = 0; i < sv_s3store_bucket_count(s->s3store); i++)
+			if (sv_s3store_bucket(s->s3store, i, &bs) == 0)
+				sv_metric_set(s->m_s3_errors, (double)bs.errors, bs.bucket, NULL);
+	}
 }
 
 static void http_cb(struct evhttp_request *req, void *arg)
@@ -1295,6 +1328,75 @@ static int make_dirs(const char *data_dir, char *path, size_t len)
 	return 0;
 }
 
+/* ---- S3 back end ---- */
+
+static void s3check_cb(void *arg, size_t i, int rc, const char *line)
+{
+	struct srv *s = arg;
+	const char *id = i < s->s3check_n ? s->s3check_ids[i] : "?";
+	const struct sv_customer *cu = sv_customers_find_by_id(s->customers, id);
+	const char *bucket = cu != NULL ? cu->bucket : "";
+
+	if (rc == 0)
+		log_info("customer=%s S3 bucket %s: ok", id, bucket);
+	else
+		log_errx("customer=%s S3 bucket check failed: %s", id, line);
+	sv_metric_set(s->m_s3_check, rc == 0 ? 1 : 0, id, bucket);
+}
+
+/*
+ * The S3 back end: objects are spooled in DATA_DIR/spool/objects, then
+ * uploaded; one HEAD per customer's bucket at start-up reports wrong keys
+ * or missing buckets (one error line per customer; the server keeps
+ * running and keeps retrying). Never logs the keys.
+ */
+static int open_s3_store(struct srv *s, char *err, size_t errlen)
+{
+	const struct sv_server_conf *conf = s->conf;
+	struct sv_s3_config c;
+	struct sv_s3store_opts o;
+	char spool[4096];
+	const char **buckets = NULL;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.endpoint = conf->s3_endpoint;
+	c.region = conf->s3_region;
+	c.access_key = conf->s3_access_key;
+	c.secret_key = conf->s3_secret_key;
+	snprintf(spool, sizeof(spool), "%s/spool/objects", conf->data_dir);
+	memset(&o, 0, sizeof(o));
+	o.s3 = &c;
+	o.spool_dir = spool;
+	rc = sv_s3store_open(s->base, &o, &s->store, &s->s3store, err, errlen);
+	if (rc != 0)
+		return rc;
+	log_info("objects go to S3 at %s (region %s), through the spool %s", conf->s3_endpoint,
+	         conf->s3_region != NULL && conf->s3_region[0] != '\0' ? conf->s3_region : "auto",
+	         spool);
+	size_t n = s->customers->n;
+	s->s3check_ids = calloc(n ? n : 1, sizeof(*s->s3check_ids));
+	buckets = calloc(n ? n : 1, sizeof(*buckets));
+	if (s->s3check_ids == NULL || buckets == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const struct sv_customer *cu = &s->customers->v[i];
+		if ((s->s3check_ids[i] = strdup(cu->id)) == NULL)
+			goto nomem;
+		s->s3check_n = i + 1;
+		buckets[i] = cu->bucket;
+	}
+	rc = sv_s3store_check_buckets(s->s3store, buckets, n, s3check_cb, s);
+	if (rc != 0)
+		log_warnx("S3 bucket check not started: %s", sv_strerror(rc));
+	free(buckets);
+	return 0;
+nomem:
+	free(buckets);
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
 static void srv_release(struct srv *s)
 {
 	srv_agent_stop_listening(s);
@@ -1327,6 +1429,10 @@ static void srv_release(struct srv *s)
 	}
 	sv_sessions_free(s->sessions);
 	sv_objstore_free(s->store);
+	s->s3store = NULL;
+	for (size_t i = 0; i < s->s3check_n; i++)
+		free(s->s3check_ids[i]);
+	free(s->s3check_ids);
 	sv_metrics_free(s->metrics);
 	sv_customers_free(s->customers);
 	replay_map_free(s->replay_map);
@@ -1376,13 +1482,12 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 		log_errx("cannot create the event loop");
 		goto out;
 	}
-	if (conf->s3_endpoint != NULL)
-		log_warnx("SIPVAULT_S3_ENDPOINT is set but this build has no S3 back end yet: "
-		          "objects go to the local object store under %s/objects",
-		          conf->data_dir);
 	if (make_dirs(conf->data_dir, jdir, sizeof(jdir)) != 0)
 		goto out;
-	rc = sv_objstore_local_new(conf->data_dir, &s->store, err, sizeof(err));
+	if (conf->s3_endpoint != NULL)
+		rc = open_s3_store(s, err, sizeof(err));
+	else
+		rc = sv_objstore_local_new(conf->data_dir, &s->store, err, sizeof(err));
 	if (rc != 0) {
 		log_errx("%s", err);
 		goto out;
