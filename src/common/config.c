@@ -1,4 +1,5 @@
 #include "config.h"
+#include "objstore.h"
 
 #include "buf.h"
 #include "errors.h"
@@ -625,24 +626,6 @@ static bool valid_id(const char *s)
 	return true;
 }
 
-static bool valid_bucket(const char *s)
-{
-	size_t n = strlen(s);
-	struct in_addr a4;
-	if (n < 3 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '.' && c != '-')
-			return false;
-	}
-	if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-		return false;
-	if (strstr(s, "..") != NULL || inet_pton(AF_INET, s, &a4) == 1)
-		return false;
-	return true;
-}
-
 static void customer_clear(struct sv_customer *c)
 {
 	free(c->id);
@@ -718,7 +701,7 @@ static int customer_from_json(json_t *o, size_t idx, struct sv_customer *c, char
 		return SV_E_CONFIG;
 	}
 	quote(val[2], q, sizeof(q));
-	if (!valid_bucket(val[2])) {
+	if (!sv_objstore_bucket_ok(val[2])) {
 		set_err(err, errlen,
 		        "%s: bucket: not a valid S3 bucket name (3..63 of a-z 0-9 . -, starting "
 		        "and ending with a letter or digit), got %s",

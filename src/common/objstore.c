@@ -33,8 +33,10 @@ struct sv_objstore_op {
 
 /* ---- validation ---- */
 
-static bool bucket_ok(const char *s)
+int sv_objstore_bucket_ok(const char *s)
 {
+	if (s == NULL)
+		return 0;
 	size_t n = strlen(s);
 	struct in_addr a4;
 	if (n < 3 || n > 63)
@@ -76,7 +78,7 @@ int sv_objstore_key_ok(const char *bucket, const char *key)
 {
 	if (bucket == NULL || key == NULL)
 		return 0;
-	return bucket_ok(bucket) && key_ok(key);
+	return sv_objstore_bucket_ok(bucket) && key_ok(key);
 }
 
 /* ---- front ---- */
