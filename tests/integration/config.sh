@@ -75,8 +75,10 @@ run "retention --check example" 0 "$SV_BIN_DIR/sipvault-retention" --check \
 run "retention flags" 0 "$SV_BIN_DIR/sipvault-retention" --check --config "$ETC/retention.yml" \
 	--env-file "$ETC/server.env" --dry-run --now 2026-02-28 --customer demo || true
 
-# Without --check a valid configuration reaches the (not yet built) runtime: exit 1.
-run "agent runtime" 1 "$SV_BIN_DIR/sipvault-agent" --config "$ETC/agent.conf" || true
+# Without --check a valid configuration reaches the runtime: a capture file that cannot be
+# read is a runtime failure (exit 1), before anything else (such as the disk buffer) is touched.
+run "agent runtime" 1 "$SV_BIN_DIR/sipvault-agent" --config "$ETC/agent.conf" \
+	--read "$TMP/missing.pcap" || true
 run "retention runtime" 1 "$SV_BIN_DIR/sipvault-retention" --config "$ETC/retention.yml" \
 	--env-file "$ETC/server.env" --dry-run || true
 
