@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: shows what the parts built so far produce. Until the server
-# daemon exists, that is the quality report of a bundled sample call:
-# sipvault-server --analyze etc/sample/rtcp.json, followed by a short
-# explanation of what it says.
+# `make demo`: runs the product on this machine on the local object store and
+# shows one call end to end. It starts sipvault-server on free loopback ports,
+# lets sipvault-agent import the bundled sample call (etc/sample/call.pcap:
+# SIP with SDP and RTCP both ways, made by scripts/make-sample-call.py; and the
+# proxy's log lines, etc/sample/call.log), waits until the call's objects are
+# written, and prints where they are and what they say. The API and dashboard
+# do not exist yet: their link will be printed here once they do.
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,19 +14,94 @@ case "$build" in
 *) build="$root/$build" ;;
 esac
 server="$build/bin/sipvault-server"
-sample="$root/etc/sample/rtcp.json"
-[ -x "$server" ] || { echo "demo: $server not found; run 'make build' first" >&2; exit 1; }
-[ -f "$sample" ] || { echo "demo: $sample is missing" >&2; exit 1; }
+agent="$build/bin/sipvault-agent"
+for b in "$server" "$agent"; do
+	[ -x "$b" ] || { echo "demo: $b not found; run 'make build' first" >&2; exit 1; }
+done
+pcap="$root/etc/sample/call.pcap"
+logfile="$root/etc/sample/call.log"
+call_id="demo-7f3a2c91@pbx.example.com"
 
-report=$(mktemp /tmp/sv-demo.XXXXXX)
-trap 'rm -f "$report"' EXIT
+work=$(mktemp -d /tmp/sipvault-demo.XXXXXX)
+server_pid=""
+cleanup() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
 
-echo "== sipvault-server --analyze etc/sample/rtcp.json"
+read -r tcp_port hep_port metrics_port < <(python3 - <<'PY'
+import socket
+socks = []
+for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(*[s.getsockname()[1] for s in socks])
+PY
+)
+
+echo "== sipvault-server: local object store in $work/data"
+echo '{}' >"$work/server.conf" # everything comes from the environment below
+SIPVAULT_CUSTOMERS='[{"id":"demo","token":"demo-token","bucket":"demo-calls"}]' \
+SIPVAULT_DATA_DIR="$work/data" \
+SIPVAULT_LISTEN_TCP="127.0.0.1:$tcp_port" \
+SIPVAULT_LISTEN_HEP="127.0.0.1:$hep_port" \
+SIPVAULT_METRICS_LISTEN="127.0.0.1:$metrics_port" \
+SIPVAULT_CLOSING_GRACE=1 \
+	"$server" --config "$work/server.conf" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+	grep -q "listening for agents" "$work/server.log" 2>/dev/null && break
+	kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+	sleep 0.1
+done
+
+cat >"$work/agent.conf" <<CONF
+[server]
+address = 127.0.0.1:$tcp_port
+customer_id = demo
+token = demo-token
+
+[capture]
+sip_ports = 5060
+rtp_port_min = 10000
+rtp_port_max = 30000
+log_file = $logfile
+
+[buffer]
+path = $work/buffer.dat
+max_size = 16M
+CONF
+
+echo "== sipvault-agent --read etc/sample/call.pcap (log lines from etc/sample/call.log)"
+"$agent" --config "$work/agent.conf" --read "$pcap" 2>"$work/agent.log" ||
+	{ cat "$work/agent.log" >&2; exit 1; }
+grep "sipvault-agent:" "$work/agent.log" | sed 's/^/   /'
+
+dir="$work/data/objects/demo-calls/calls/2025/11/26/$call_id"
+for _ in $(seq 100); do
+	[ -f "$dir/quality.json" ] && break
+	sleep 0.1
+done
+[ -f "$dir/quality.json" ] || { echo "demo: the call did not complete" >&2; tail "$work/server.log" >&2; exit 1; }
+
 echo
-"$server" --analyze "$sample" | tee "$report"
+echo "== the call's objects"
+ls -l "$dir" | tail -n +2 | awk '{printf "   %8s  %s\n", $5, $9}'
+echo "   in $dir"
 echo
-
-python3 - "$report" <<'PY'
+echo "== sip.pcap.gz, read back by tshark"
+if command -v tshark >/dev/null; then
+	tshark -r "$dir/sip.pcap.gz" -Y sip 2>/dev/null | sed 's/^/   /'
+fi
+echo
+echo "== log-000001.gz"
+zcat "$dir/log-000001.gz" | sed 's/^/   /'
+echo
+python3 - "$dir/quality.json" <<'PY'
 import json, sys, textwrap
 r = json.load(open(sys.argv[1]))
 s, d = r["summary"], r["directions"]
@@ -35,16 +113,16 @@ def leg(name):
             f"jitter {x['jitter']['avg']:.1f} ms, loss {x['loss']['avg']:.2f} %, "
             f"RTT {x['rtt']['avg']:.0f} ms")
 cause = r["diagnostic"]["probable_cause"] or "nothing to flag"
+print(f"== quality.json: verdict {r['verdict']!r}, audio {r['audio_status']}")
 text = (
-    f"What you see: the quality.json that sipvault-server stores next to the SIP capture of "
-    f"every call. It was computed from {s['sample_count']} RTCP report blocks that the two "
-    f"endpoints of call {r['call_id']} ({s['codec']}, {s['duration_seconds']:.0f} s, "
-    f"{s['from']} -> {s['to']}) sent each other; each block gives jitter, packet loss and "
-    f"round-trip time for the media its sender received, and the ITU-T G.107 E-model turns "
-    f"them into a MOS score. Per leg - {leg('uac')}; {leg('uas')}. The verdict is "
-    f"'{r['verdict']}' (audio {r['audio_status']}) because of: {cause}. The timeseries holds "
-    f"the same figures in 5-second buckets, which is what the dashboard plots. "
-    f"Run it on any rtcp.json or rtcp.json.gz with: sipvault-server --analyze FILE."
+    f"Call {r['call_id']} ({s['codec']}, {s['duration_seconds']:.0f} s, {s['from']} -> "
+    f"{s['to']}, ended by {s['end_reason']}, status {s['final_status']}). "
+    f"{s['sample_count']} RTCP report blocks from both endpoints, scored with the ITU-T G.107 "
+    f"E-model. Per leg - {leg('uac')}; {leg('uas')}. Probable cause: {cause}."
 )
-print(textwrap.fill(text, width=100))
+print(textwrap.indent(textwrap.fill(text, width=96), "   "))
 PY
+echo
+echo "The objects stay in $work (server log: $work/server.log)."
+echo "Dashboard link: not yet - the API and dashboard come in a later release; the objects above"
+echo "are what they will serve."

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -359,6 +360,34 @@ int capture_open_file(struct capture *c, const char *path, char *err, size_t err
 	return sv_packet_reader_open(path, &c->reader, err, errlen);
 }
 
+/*
+ * --read with log_file set: once the capture is read, every line of the log
+ * file is sliced against the calls the capture left live or in their grace
+ * (capture time = the last packet's), as if it had been tailed then. Lines of
+ * calls whose grace ended earlier in the capture are not matched (counted as
+ * unmatched).
+ */
+static void slice_log_file(struct capture *c)
+{
+	FILE *f = fopen(c->conf->log_file, "r");
+	if (f == NULL) {
+		log_warnx("--read: cannot open log_file %s: %s", c->conf->log_file,
+		          strerror(errno));
+		return;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (n > 0)
+			capture_log_line(c, c->last_ts, line, (size_t)n);
+	}
+	free(line);
+	fclose(f);
+}
+
 int capture_read_some(struct capture *c, unsigned max, char *err, size_t errlen)
 {
 	if (c->eof)
@@ -372,7 +401,10 @@ int capture_read_some(struct capture *c, unsigned max, char *err, size_t errlen)
 			return rc;
 		}
 		if (rc == 0) {
-			/* the end: give up TCP holes, end every call (quality) */
+			/* the end: slice the log file, give up TCP holes, end every
+			 * call (quality) */
+			if (c->conf->log_file != NULL && c->conf->log_file[0] != '\0')
+				slice_log_file(c);
 			uint64_t end = c->last_ts + 7200ull * 1000000000u;
 			sv_tcpreasm_expire(c->tcp, end);
 			poll_tracker(c, end);
