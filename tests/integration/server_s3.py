@@ -7,9 +7,8 @@
   and sipvault_s3_bucket_ok 0, the others 1; the server keeps running. With a wrong secret,
   every customer gets one line, uploads are retried with a warning naming the bucket, counted
   in sipvault_s3_errors_total{bucket}, and the secret appears nowhere in the log.
-- Outage: Swift's proxy is stopped (SIGSTOP) for OUTAGE_S seconds (12 s here; the issue's 60 s
-  outage is shortened to keep the suite fast, the code path is the same) while calls keep
-  flowing; the spool metrics show the backlog; after SIGCONT everything arrives, nothing lost,
+- Outage: Swift's proxy is stopped (SIGSTOP) for OUTAGE_S seconds (60 s, as issue 4 asks;
+  SV_OUTAGE_S shortens it when iterating locally) while calls keep flowing; the spool metrics show the backlog; after SIGCONT everything arrives, nothing lost,
   nothing extra.
 - A server stopped (SIGTERM) with a non-empty spool drains it after a restart.
 
@@ -31,7 +30,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 RUN = "%x" % (time.time_ns() & 0xFFFFFFFF)
-OUTAGE_S = float(os.environ.get("SV_OUTAGE_S", "12"))
+OUTAGE_S = float(os.environ.get("SV_OUTAGE_S", "60"))
 GAMMA = {"id": "gamma", "token": "gamma-token-5555555555", "bucket": "gamma-no-such-bucket"}
 S = {}
 
