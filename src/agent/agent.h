@@ -86,6 +86,8 @@ bool shipper_backlogged(const struct shipper *s);
 enum shipper_state shipper_state(const struct shipper *s);
 /* Number of connection attempts that failed since the last success. */
 unsigned shipper_failures(const struct shipper *s);
+/* True when the current (or last) connection negotiated acknowledgements. */
+bool shipper_acks(const struct shipper *s);
 /* Appends the counters as a JSON object to out (for AGENT_STATS and logs). */
 void shipper_stats_json(const struct shipper *s, struct sv_buf *out);
 /* Syncs, closes the connection and the ring, frees. NULL ok. Returns the

@@ -139,10 +139,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	shipper_sync(a->ship);
 	if (shipper_drained(a->ship)) {
 		fprintf(stderr,
-		        "sipvault-agent: %s: the server acknowledged every frame "
+		        "sipvault-agent: %s: %s every frame "
 		        "(%" PRIu64 " SIP, %" PRIu64 " RTCP, %" PRIu64 " quality)\n",
-		        a->read_file, agent_ctr.sip_frames, agent_ctr.rtcp_frames,
-		        agent_ctr.quality_frames);
+		        a->read_file,
+		        shipper_acks(a->ship) ? "the server acknowledged"
+		                              : "the server does not acknowledge frames; sent",
+		        agent_ctr.sip_frames, agent_ctr.rtcp_frames, agent_ctr.quality_frames);
 		finish(a, 0);
 	} else if (shipper_state(a->ship) == SHIP_IDLE && shipper_failures(a->ship) > 0) {
 		fprintf(stderr,

@@ -8,9 +8,11 @@
  * does not know the extension) a frame is released once the socket took it
  * (the output buffer drained).
  *
- * Timers: connect and handshake timeouts, heartbeats every 30 s, a receive
- * timeout (90 s without a byte from the server), reconnection with backoff
- * 1 s doubling to 30 s, and a short flush timer (fdatasync of the ring, then
+ * Timers: connect and handshake timeouts, heartbeats every
+ * [server] heartbeat_interval (30 s), a receive timeout (rx_timeout, 90 s
+ * without a byte from the server: a dead peer or a blackholed path that sends
+ * no RST), AGENT_STATS every stats_interval, reconnection with backoff 1 s
+ * doubling to 30 s, and a short flush timer (fdatasync of the ring, then
  * as many frames as the window allows are queued into one write).
  */
 #include "agent.h"
@@ -32,16 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNECT_TIMEOUT_S   5
-#define HANDSHAKE_TIMEOUT_S 5
-#define HEARTBEAT_S         30
-#define RX_TIMEOUT_S        90
-#define BACKOFF_MIN_S       1
-#define BACKOFF_MAX_S       30
-#define FLUSH_MS            20
-#define STATS_S             30
-#define OUT_HIGH            (1u << 20) /* stop pulling from the ring above this */
-#define INFLIGHT_CAP        65536u     /* frames sent, not yet acknowledged */
+#define CONNECT_TIMEOUT_S 5
+#define BACKOFF_MIN_S     1
+#define BACKOFF_MAX_S     30
+#define FLUSH_MS          20
+#define OUT_HIGH          (1u << 20) /* stop pulling from the ring above this */
+#define INFLIGHT_CAP      65536u     /* frames sent, not yet acknowledged */
 
 struct inflight {
 	uint32_t wseq;
@@ -74,7 +72,7 @@ struct shipper {
 	struct event *ev_flush;
 	bool flush_pending;
 	struct event *ev_timer; /* connect/handshake timeout, or backoff */
-	struct event *ev_tick;  /* 1 s: heartbeats, rx timeout, stats */
+	struct event *ev_tick;  /* 250 ms: heartbeats, rx timeout, stats */
 
 	struct sv_buf scratch;
 };
@@ -391,7 +389,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		s->state = SHIP_HANDSHAKE;
 		s->last_rx = mono_ms();
 		evtimer_del(s->ev_timer);
-		arm_timer(s, HANDSHAKE_TIMEOUT_S);
+		arm_timer(s, (unsigned)s->conf->handshake_timeout);
 		return;
 	}
 	char why[256];
@@ -427,10 +425,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	case SHIP_CONNECTING:
 		fail(s, "connect timed out");
 		break;
-	case SHIP_HANDSHAKE:
+	case SHIP_HANDSHAKE: {
+		char why[80];
 		agent_ctr.handshake_timeouts++;
-		fail(s, "no HANDSHAKE_ACK within 5 s");
+		snprintf(why, sizeof(why), "no HANDSHAKE_ACK within %lld s",
+		         s->conf->handshake_timeout);
+		fail(s, why);
 		break;
+	}
 	case SHIP_READY:
 		break;
 	}
@@ -444,14 +446,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (s->state != SHIP_READY)
 		return;
 	uint64_t now = mono_ms();
-	if (now - s->last_rx > RX_TIMEOUT_S * 1000u) {
+	if (now - s->last_rx >= (uint64_t)s->conf->rx_timeout * 1000u) {
+		char why[96];
 		agent_ctr.rx_timeouts++;
-		fail(s, "nothing received from the server for 90 s");
+		snprintf(why, sizeof(why), "nothing received from the server for %lld s",
+		         s->conf->rx_timeout);
+		fail(s, why);
 		return;
 	}
-	if (now - s->last_hb >= HEARTBEAT_S * 1000u)
+	if (now - s->last_hb >= (uint64_t)s->conf->heartbeat_interval * 1000u)
 		send_heartbeat(s);
-	if ((s->caps & SV_WIRE_CAP_STATS) && now - s->last_stats >= STATS_S * 1000u)
+	if ((s->caps & SV_WIRE_CAP_STATS) &&
+	    now - s->last_stats >= (uint64_t)s->conf->stats_interval * 1000u)
 		send_stats(s);
 }
 
@@ -550,8 +556,8 @@ int shipper_new(struct event_base *base, const struct sv_agent_conf *conf, struc
 
 void shipper_start(struct shipper *s)
 {
-	struct timeval one = {1, 0};
-	event_add(s->ev_tick, &one);
+	struct timeval tick = {0, 250000};
+	event_add(s->ev_tick, &tick);
 	do_connect(s);
 }
 
@@ -669,4 +675,9 @@ int shipper_free(struct shipper *s)
 	free(s->infl);
 	free(s);
 	return rc;
+}
+
+bool shipper_acks(const struct shipper *s)
+{
+	return (s->caps & SV_WIRE_CAP_ACK) != 0;
 }

@@ -1265,6 +1265,14 @@ const struct sv_conf_key sv_agent_conf_keys[] = {
       "connect to the server over TLS"),
     K("server", "ca_file", SV_CONF_PATH, S, ca_file, 0, 0, NULL, 0, NULL,
       "PEM CA bundle to verify the server (tls = on); unset: the system store"),
+    K("server", "heartbeat_interval", SV_CONF_SECONDS, S, heartbeat_interval, 1, 3600, "30", 0,
+      NULL, "seconds between HEARTBEATs to the server"),
+    K("server", "rx_timeout", SV_CONF_SECONDS, S, rx_timeout, 2, 86400, "90", 0, NULL,
+      "reconnect after this long without a byte from the server (> heartbeat_interval)"),
+    K("server", "handshake_timeout", SV_CONF_SECONDS, S, handshake_timeout, 1, 3600, "5", 0, NULL,
+      "reconnect when the server does not answer the HANDSHAKE within this"),
+    K("server", "stats_interval", SV_CONF_SECONDS, S, stats_interval, 1, 86400, "30", 0, NULL,
+      "seconds between AGENT_STATS reports (when the server accepts \"stats\")"),
     K("capture", "mode", SV_CONF_ENUM, S, mode, 0, 0, "auto", 0, "auto|ebpf|pcap",
       "capture backend; auto tries eBPF, then pcap"),
     K("capture", "sip_ports", SV_CONF_PORTS, S, sip_ports, 1, 65535, "5060", 0, NULL,
@@ -1641,6 +1649,14 @@ int sv_agent_conf_parse(struct sv_agent_conf *c, const char *text, size_t len, c
 		              "[capture] rtp_port_min: must not exceed rtp_port_max (%lld), got "
 		              "\"%lld\"",
 		              c->rtp_port_max, c->rtp_port_min);
+		goto out;
+	}
+	if (c->rx_timeout <= c->heartbeat_interval) {
+		int l1 = agent_line(&x, "rx_timeout"), l2 = agent_line(&x, "heartbeat_interval");
+		agent_fail_at(&x, l1 > l2 ? l1 : l2,
+		              "[server] rx_timeout: must exceed heartbeat_interval (%lld s), got "
+		              "\"%lld\"",
+		              c->heartbeat_interval, c->rx_timeout);
 		goto out;
 	}
 	if (c->ca_file != NULL && !c->tls) {

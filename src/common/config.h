@@ -275,7 +275,11 @@ struct sv_agent_conf {
 	char *customer_id;
 	char *token; /* secret */
 	bool tls;
-	char *ca_file; /* NULL: the system trust store */
+	char *ca_file;                /* NULL: the system trust store */
+	long long heartbeat_interval; /* seconds between HEARTBEATs (default 30) */
+	long long rx_timeout;         /* seconds without a byte from the server (default 90) */
+	long long handshake_timeout;  /* seconds to wait for HANDSHAKE_ACK (default 5) */
+	long long stats_interval;     /* seconds between AGENT_STATS (default 30) */
 	/* [capture] */
 	int mode; /* enum sv_capture_mode */
 	struct sv_conf_ports sip_ports;

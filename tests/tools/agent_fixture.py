@@ -48,7 +48,8 @@ def agent_bin():
 class Agent:
     def __init__(self, srv=None, customer="acme", sip_ports=(5060,), rtp=(10000, 30000),
                  iface="lo", log_file=None, address=None, ring=None, ring_size="4M",
-                 level="debug", tmp=None, token=None):
+                 level="debug", tmp=None, token=None, server_opts=None):
+        """server_opts: more [server] keys, e.g. {"heartbeat_interval": 1}."""
         self.tmp = tmp or tempfile.mkdtemp(prefix="sv-agent.")
         self.conf = os.path.join(self.tmp, "agent.conf")
         self.ring = ring or os.path.join(self.tmp, "buffer.dat")
@@ -59,7 +60,9 @@ class Agent:
         if token is None:
             token = srv.customer(customer)["token"]
         lines = ["[server]", "address = " + address, "customer_id = " + customer,
-                 "token = " + token, "", "[capture]", "mode = pcap",
+                 "token = " + token]
+        lines += ["%s = %s" % (k, v) for k, v in sorted((server_opts or {}).items())]
+        lines += ["", "[capture]", "mode = pcap",
                  "sip_ports = " + ",".join(str(p) for p in sip_ports),
                  "rtp_port_min = %d" % rtp[0], "rtp_port_max = %d" % rtp[1]]
         if iface:

@@ -770,6 +770,23 @@ static void test_agent_ok(void **state)
 	assert_int_equal(c.log_level, SV_LOG_INFO);
 	assert_true(c.tls);
 	assert_string_equal(c.ca_file, "/etc/ssl/ca.pem");
+	/* connection timers: today's values by default */
+	assert_int_equal(c.heartbeat_interval, 30);
+	assert_int_equal(c.rx_timeout, 90);
+	assert_int_equal(c.handshake_timeout, 5);
+	assert_int_equal(c.stats_interval, 30);
+	sv_agent_conf_release(&c);
+
+	const char *timers = "[server]\naddress=h:1\ncustomer_id=a\ntoken=t\n"
+	                     "heartbeat_interval = 1\nrx_timeout = 3s\nhandshake_timeout = 2\n"
+	                     "stats_interval = 2m\n";
+	rc = sv_agent_conf_parse(&c, timers, strlen(timers), "a.conf", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.heartbeat_interval, 1);
+	assert_int_equal(c.rx_timeout, 3);
+	assert_int_equal(c.handshake_timeout, 2);
+	assert_int_equal(c.stats_interval, 120);
 	sv_agent_conf_release(&c);
 }
 
@@ -827,6 +844,18 @@ static void test_agent_errors(void **state)
 	agent_bad(AGENT_HEAD "[buffer]\nmax_size = 1000\n",
 	          "agent.conf:6: [buffer] max_size: must be 2097152..1099511627776 bytes");
 	agent_bad(AGENT_HEAD "[logging]\nlevel = chatty\n", "agent.conf:6: [logging] level");
+	agent_bad(AGENT_HEAD "heartbeat_interval = 0\n",
+	          "agent.conf:5: [server] heartbeat_interval: must be 1..3600 seconds");
+	agent_bad(AGENT_HEAD "rx_timeout = 1\n",
+	          "agent.conf:5: [server] rx_timeout: must be 2..86400 seconds");
+	agent_bad(AGENT_HEAD "handshake_timeout = soon\n",
+	          "agent.conf:5: [server] handshake_timeout: must be 1..3600 seconds");
+	agent_bad(AGENT_HEAD "stats_interval = -5\n", "agent.conf:5: [server] stats_interval");
+	agent_bad(AGENT_HEAD "rx_timeout = 30\n",
+	          "agent.conf:5: [server] rx_timeout: must exceed heartbeat_interval (30 s), got "
+	          "\"30\"");
+	agent_bad(AGENT_HEAD "rx_timeout = 10\nheartbeat_interval = 20\n",
+	          "agent.conf:6: [server] rx_timeout: must exceed heartbeat_interval (20 s)");
 	agent_bad(AGENT_HEAD "[server]\ntls = perhaps\n",
 	          "agent.conf:6: [server] tls: must be on/off");
 
