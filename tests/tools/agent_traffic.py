@@ -54,10 +54,17 @@ class Uas:
         self.proc = None
 
     def start(self):
-        self.proc = _sipp(self.args, self.cwd)
-        time.sleep(0.3)
-        if self.proc.poll() is not None:
-            raise RuntimeError("sipp UAS exited: " + self.proc.stderr.read().decode())
+        # A port still held for a moment by a sipp of an earlier test (EADDRINUSE, errno 98)
+        # is waited for, up to ~5 s; any other failure is final.
+        for attempt in range(10):
+            self.proc = _sipp(self.args, self.cwd)
+            time.sleep(0.3)
+            if self.proc.poll() is None:
+                return self
+            err = self.proc.stderr.read().decode()
+            if "errno = 98" not in err or attempt == 9:
+                raise RuntimeError("sipp UAS exited: " + err)
+            time.sleep(0.2)
         return self
 
     def stop(self):
