@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEY_MAX 1024
@@ -191,8 +192,10 @@ struct pending {
 };
 
 struct local {
-	char *root;  /* DATA_DIR/objects, no trailing '/' */
-	int root_fd; /* for syncfs() */
+	char *root;                 /* DATA_DIR/objects, no trailing '/' */
+	int root_fd;                /* for syncfs() */
+	bool chmod;                 /* the umask would take bits off 0644: fchmod each file */
+	uint64_t tmp_seq, tmp_salt; /* temporary file names */
 	struct pending *pend;
 	size_t n_pend, cap_pend;
 	char *dirs[DIRCACHE_SLOTS];
@@ -303,20 +306,60 @@ static int make_path(const struct local *l, const char *bucket, const char *key,
 	return 0;
 }
 
-/* mkstemp in the final directory; a directory the cache believed in but
- * that has gone (removed by retention, say) is made again once. */
+/* Like mkstemp() (the last 6 bytes of tmp, "XXXXXX", become a name that did
+ * not exist), but the file is created with mode 0644 at once (less the
+ * umask), which saves the fchmod() mkstemp's 0600 would need. */
+static int create_tmp(struct local *l, char *tmp)
+{
+	static const char digits[] =
+	    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	char *x = tmp + strlen(tmp) - 6;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint64_t v = l->tmp_seq++ * 0x9e3779b97f4a7c15ull + l->tmp_salt;
+		for (int i = 0; i < 6; i++, v /= 62)
+			x[i] = digits[v % 62];
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Whether the process umask takes bits off 0644, read from /proc (umask()
+ * cannot be read without changing it, which would race with other
+ * threads); true when unknown, so files are then fchmod'ed as before. */
+static bool umask_trims_0644(void)
+{
+	char line[128];
+	bool trims = true;
+	FILE *f = fopen("/proc/self/status", "re");
+	if (f == NULL)
+		return true;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned mask;
+		if (sscanf(line, "Umask: %o", &mask) == 1) {
+			trims = (mask & 0644) != 0;
+			break;
+		}
+	}
+	fclose(f);
+	return trims;
+}
+
+/* A new temporary file in the final directory; a directory the cache
+ * believed in but that has gone (removed by retention, say) is made again
+ * once. */
 static int open_tmp(struct local *l, char *path, char *tmp)
 {
 	int r = ensure_dir(l, path, false);
 	if (r != 0)
 		return r;
-	size_t tl = strlen(tmp);
-	int fd = mkstemp(tmp);
+	int fd = create_tmp(l, tmp);
 	if (fd < 0 && errno == ENOENT) {
 		if ((r = ensure_dir(l, path, true)) != 0)
 			return r;
-		memcpy(tmp + tl - 6, "XXXXXX", 6);
-		fd = mkstemp(tmp);
+		fd = create_tmp(l, tmp);
 	}
 	if (fd < 0) {
 		r = -errno;
@@ -356,7 +399,8 @@ static int local_stage(struct local *l, const char *bucket, const char *key,
 		fd = -1;
 		goto out;
 	}
-	if (fchmod(fd, 0644) != 0 || (r = write_all(fd, data->data, data->len)) != 0) {
+	if ((l->chmod && fchmod(fd, 0644) != 0) ||
+	    (r = write_all(fd, data->data, data->len)) != 0) {
 		if (r == 0)
 			r = -errno;
 		goto fail;
@@ -562,6 +606,13 @@ int sv_objstore_local_new(const char *data_dir, struct sv_objstore **out, char *
 		goto nomem;
 	}
 	l->root_fd = -1;
+	{
+		l->chmod = umask_trims_0644();
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		l->tmp_salt =
+		    ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+	}
 	l->root = (char *)sv_buf_take(&root, NULL);
 	if (l->root == NULL) {
 		r = -ENOMEM;

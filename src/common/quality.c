@@ -728,16 +728,221 @@ out:
 	return rc;
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
+/*
+ * The dump walks the tree itself and writes what json_dump_callback() with
+ * SV_QUALITY_JSON_FLAGS writes (two-space indent, ": " between key and
+ * value, keys in the object's order, jansson's string escapes, reals as
+ * %.12g with ".0" added to integral values) without jansson's per-value
+ * callback and printf costs: reals with at most SV_QUALITY_DECIMALS
+ * decimals, which is what the report holds, are formatted without printf.
+ * test_quality.c compares the bytes with jansson's own dump.
+ */
+static int dump_indent(struct sv_buf *out, size_t depth)
 {
-	return sv_buf_append(data, buffer, size) == 0 ? 0 : -1;
+	if (sv_buf_reserve(out, 1 + depth * 2) != 0)
+		return -ENOMEM;
+	uint8_t *o = out->data + out->len;
+	*o++ = '\n';
+	memset(o, ' ', depth * 2);
+	out->len += 1 + depth * 2;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int dump_string(struct sv_buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	if (sv_buf_reserve(out, len * 6 + 2) != 0)
+		return -ENOMEM;
+	uint8_t *o = out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = c;
+		} else if (c >= 0x20) {
+			*o++ = c; /* jansson strings are valid UTF-8 already */
+		} else {
+			*o++ = '\\';
+			switch (c) {
+			case '\b':
+				*o++ = 'b';
+				break;
+			case '\f':
+				*o++ = 'f';
+				break;
+			case '\n':
+				*o++ = 'n';
+				break;
+			case '\r':
+				*o++ = 'r';
+				break;
+			case '\t':
+				*o++ = 't';
+				break;
+			default:
+				*o++ = 'u';
+				*o++ = '0';
+				*o++ = '0';
+				*o++ = hex[c >> 4];
+				*o++ = hex[c & 15];
+			}
+		}
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/* v as %.12g would print it, when v has at most 4 decimals and |v| < 1e7
+ * (then it has at most 11 significant digits and %.12g prints them exactly,
+ * in fixed notation, trailing zeros removed). 0 when v is not such a value. */
+static size_t short_real(double v, char *buf)
+{
+	if (!(fabs(v) < 1e7) || (v == 0 && signbit(v)))
+		return 0;
+	double scaled = v * 10000.0;
+	long long m = llround(scaled);
+	if ((double)m / 10000.0 != v)
+		return 0;
+	char tmp[32], *e = tmp + sizeof(tmp), *p = e;
+	unsigned long long u = m < 0 ? (unsigned long long)-m : (unsigned long long)m;
+	unsigned frac = (unsigned)(u % 10000u);
+	unsigned long long whole = u / 10000u;
+	int digits = 4;
+	while (digits > 0 && frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	if (digits > 0) {
+		for (int i = 0; i < digits; i++) {
+			*--p = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+	} else {
+		*--p = '0'; /* jansson's ".0" for an integral value */
+	}
+	*--p = '.';
+	do {
+		*--p = (char)('0' + whole % 10);
+		whole /= 10;
+	} while (whole != 0);
+	if (m < 0)
+		*--p = '-';
+	memcpy(buf, p, (size_t)(e - p));
+	return (size_t)(e - p);
+}
+
+/* Any other real: jansson's formatting at precision 12. */
+static size_t long_real(double v, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap - 2, "%.12g", v);
+	if (n < 0 || (size_t)n >= cap - 2)
+		return 0;
+	for (char *c = buf; *c != '\0'; c++)
+		if (*c == ',')
+			*c = '.'; /* a locale's decimal comma */
+	char *e = strchr(buf, 'e');
+	if (strchr(buf, '.') == NULL && e == NULL) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	if (e != NULL) {
+		char *from = e + 1, *to = e + 1;
+		if (*from == '+') {
+			from++;
+		} else if (*from == '-') {
+			from++;
+			to++;
+		}
+		while (*from == '0' && from[1] != '\0')
+			from++;
+		memmove(to, from, strlen(from) + 1);
+		n = (int)strlen(buf);
+	}
+	return (size_t)n;
+}
+
+static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
+{
+	char num[48];
+	size_t n;
+	int rc = 0;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *v;
+		void *it = json_object_iter((json_t *)(uintptr_t)j);
+		if (sv_buf_put_u8(out, '{') != 0)
+			return -ENOMEM;
+		if (it == NULL)
+			return sv_buf_put_u8(out, '}') == 0 ? 0 : -ENOMEM;
+		for (; it != NULL; it = json_object_iter_next((json_t *)(uintptr_t)j, it)) {
+			key = json_object_iter_key(it);
+			v = json_object_iter_value(it);
+			if ((rc = dump_indent(out, depth + 1)) != 0 ||
+			    (rc = dump_string(out, key, strlen(key))) != 0 ||
+			    (rc = sv_buf_append(out, ": ", 2)) != 0 ||
+			    (rc = dump_value(v, depth + 1, out)) != 0)
+				return rc == -EINVAL ? rc : -ENOMEM;
+			if (json_object_iter_next((json_t *)(uintptr_t)j, it) != NULL &&
+			    sv_buf_put_u8(out, ',') != 0)
+				return -ENOMEM;
+		}
+		if (dump_indent(out, depth) != 0 || sv_buf_put_u8(out, '}') != 0)
+			return -ENOMEM;
+		return 0;
+	}
+	case JSON_ARRAY: {
+		size_t len = json_array_size(j);
+		if (sv_buf_put_u8(out, '[') != 0)
+			return -ENOMEM;
+		for (size_t i = 0; i < len; i++) {
+			if ((i > 0 && sv_buf_put_u8(out, ',') != 0) ||
+			    (rc = dump_indent(out, depth + 1)) != 0 ||
+			    (rc = dump_value(json_array_get(j, i), depth + 1, out)) != 0)
+				return rc == -EINVAL ? rc : -ENOMEM;
+		}
+		if ((len > 0 && dump_indent(out, depth) != 0) || sv_buf_put_u8(out, ']') != 0)
+			return -ENOMEM;
+		return 0;
+	}
+	case JSON_STRING:
+		return dump_string(out, json_string_value(j), json_string_length(j));
+	case JSON_INTEGER:
+		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		                     json_integer_value(j));
+		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
+	case JSON_REAL: {
+		double v = json_real_value(j);
+		if ((n = short_real(v, num)) == 0 && (n = long_real(v, num, sizeof(num))) == 0)
+			return -EINVAL;
+		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
+	}
+	case JSON_TRUE:
+		return sv_buf_append_str(out, "true") == 0 ? 0 : -ENOMEM;
+	case JSON_FALSE:
+		return sv_buf_append_str(out, "false") == 0 ? 0 : -ENOMEM;
+	case JSON_NULL:
+		return sv_buf_append_str(out, "null") == 0 ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
 }
 
 int sv_quality_dump(const json_t *report, struct sv_buf *out)
 {
-	if (report == NULL)
-		return -EINVAL;
-	if (json_dump_callback(report, dump_cb, out, SV_QUALITY_JSON_FLAGS) != 0)
-		return -ENOMEM;
-	return sv_buf_append_str(out, "\n");
+	if (report == NULL || out == NULL || (!json_is_object(report) && !json_is_array(report)))
+		return -EINVAL; /* jansson dumps only objects and arrays too */
+	size_t before = out->len;
+	int rc = dump_value(report, 0, out);
+	if (rc == 0)
+		rc = sv_buf_append_str(out, "\n") == 0 ? 0 : -ENOMEM;
+	if (rc != 0) {
+		out->len = before;
+		if (out->data != NULL)
+			out->data[before] = '\0';
+	}
+	return rc;
 }

@@ -116,7 +116,11 @@ int sv_quality_sample_from_block(uint64_t ts_ns, enum sv_quality_dir dir, uint8_
 int sv_quality_build(const struct sv_quality_call *call, const struct sv_quality_sample *samples,
                      size_t n, enum sv_quality_source source, json_t **out);
 
-/* Appends the report as indented JSON plus a newline to out. 0 or -ENOMEM. */
+/* Appends the report as indented JSON plus a newline to out: the bytes
+ * json_dumps(report, SV_QUALITY_JSON_FLAGS) gives (written without
+ * jansson's dumper, for speed). 0, -EINVAL (NULL argument, or a report that is
+ * not an object or array) or -ENOMEM; out
+ * is unchanged on error. */
 int sv_quality_dump(const json_t *report, struct sv_buf *out);
 
 /*

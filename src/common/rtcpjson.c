@@ -310,99 +310,258 @@ out:
 
 /* ------------------------------------------------------------ writer */
 
-static int set_new(json_t *o, const char *key, json_t *v)
+/*
+ * The writer produces text directly (no jansson tree): the same bytes
+ * json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER) gave for the tree the
+ * writer used to build — key order, string escapes, integer and real
+ * formatting — so readers and stored files see no difference.
+ */
+
+/* Length of the valid UTF-8 sequence at s (jansson's rules: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s)
 {
-	return v == NULL ? -ENOMEM : json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
+	unsigned c = s[0];
+	size_t n;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the terminating NUL */
+		cp = (cp << 6) | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
 }
 
-static int set_str(json_t *o, const char *key, const char *s)
+/* A JSON string of s (NULL = ""). -EINVAL for invalid UTF-8, -ENOMEM. */
+static int put_str(struct sv_buf *out, const char *s)
 {
-	json_t *v = json_string(s != NULL ? s : "");
-	if (v == NULL)
-		return -EINVAL; /* invalid UTF-8 (or out of memory) */
-	return json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+	size_t len = strlen((const char *)p);
+	/* worst case: every byte a \u00XX escape */
+	if (sv_buf_reserve(out, len * 6 + 3) != 0)
+		return -ENOMEM;
+	uint8_t *o = out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		if (c >= 0x80) {
+			size_t n = utf8_seq(p + i);
+			if (n == 0)
+				return -EINVAL;
+			memcpy(o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		i++;
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = c;
+		} else if (c >= 0x20) {
+			*o++ = c;
+		} else {
+			*o++ = '\\';
+			switch (c) {
+			case '\b':
+				*o++ = 'b';
+				break;
+			case '\f':
+				*o++ = 'f';
+				break;
+			case '\n':
+				*o++ = 'n';
+				break;
+			case '\r':
+				*o++ = 'r';
+				break;
+			case '\t':
+				*o++ = 't';
+				break;
+			default:
+				*o++ = 'u';
+				*o++ = '0';
+				*o++ = '0';
+				*o++ = hex[c >> 4];
+				*o++ = hex[c & 15];
+			}
+		}
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return 0;
 }
 
-static int set_time(json_t *o, const char *key, uint64_t ns)
+/* A decimal integer. */
+static int put_int(struct sv_buf *out, int64_t v)
+{
+	char tmp[24];
+	char *e = tmp + sizeof(tmp), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return sv_buf_append(out, p, (size_t)(e - p)) == 0 ? 0 : -ENOMEM;
+}
+
+/* A real as jansson writes it: %.17g, ".0" added when it would read back
+ * as an integer, exponent without '+' and leading zeros. */
+static int put_real(struct sv_buf *out, double v)
+{
+	char tmp[40];
+	int n = snprintf(tmp, sizeof(tmp) - 2, "%.17g", v);
+	if (n < 0 || (size_t)n >= sizeof(tmp) - 2)
+		return -EINVAL;
+	for (char *c = tmp; *c != '\0'; c++)
+		if (*c == ',')
+			*c = '.'; /* a locale's decimal comma */
+	char *e = strchr(tmp, 'e');
+	if (strchr(tmp, '.') == NULL && e == NULL) {
+		memcpy(tmp + n, ".0", 3);
+		n += 2;
+	}
+	if (e != NULL) {
+		char *from = e + 1, *to = e + 1;
+		if (*from == '+')
+			from++;
+		else if (*from == '-')
+			from++, to++;
+		while (*from == '0' && from[1] != '\0')
+			from++;
+		memmove(to, from, strlen(from) + 1);
+		n = (int)strlen(tmp);
+	}
+	return sv_buf_append(out, tmp, (size_t)n) == 0 ? 0 : -ENOMEM;
+}
+
+static int put_lit(struct sv_buf *out, const char *s)
+{
+	return sv_buf_append_str(out, s) == 0 ? 0 : -ENOMEM;
+}
+
+/* ,"key": (key is a literal of ours: no escaping needed) */
+static int put_key(struct sv_buf *out, const char *key, int first)
+{
+	size_t n = strlen(key);
+	if (sv_buf_reserve(out, n + 4) != 0)
+		return -ENOMEM;
+	uint8_t *o = out->data + out->len;
+	if (!first)
+		*o++ = ',';
+	*o++ = '"';
+	memcpy(o, key, n);
+	o += n;
+	*o++ = '"';
+	*o++ = ':';
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int put_time(struct sv_buf *out, uint64_t ns)
 {
 	char iso[40];
 	if (ns == 0)
-		return set_new(o, key, json_null());
-	return set_new(o, key, json_string(sv_quality_iso8601(ns, iso, sizeof(iso))));
+		return put_lit(out, "null");
+	return put_str(out, sv_quality_iso8601(ns, iso, sizeof(iso)));
 }
 
-static json_t *dump_block(const struct sv_rtcpjson_block *b)
+static int put_block(struct sv_buf *out, const struct sv_rtcpjson_block *b)
 {
-	json_t *o = json_object();
-	if (o == NULL)
-		return NULL;
-	if (set_new(o, "ssrc", json_integer(b->ssrc)) != 0 ||
-	    set_new(o, "fraction_lost", json_integer(b->fraction_lost)) != 0 ||
-	    set_new(o, "cumulative_lost", json_integer(b->cumulative_lost)) != 0 ||
-	    set_new(o, "highest_seq", json_integer(b->highest_seq)) != 0 ||
-	    set_new(o, "jitter", json_integer(b->jitter)) != 0 ||
-	    set_new(o, "lsr", json_integer(b->lsr)) != 0 ||
-	    set_new(o, "dlsr", json_integer(b->dlsr)) != 0 ||
-	    set_new(o, "rtt_ms",
-	            isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7 ? json_real(b->rtt_ms)
-	                                                                      : json_null()) != 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	int rc;
+	if ((rc = put_key(out, "ssrc", 1)) != 0 || (rc = put_int(out, b->ssrc)) != 0 ||
+	    (rc = put_key(out, "fraction_lost", 0)) != 0 ||
+	    (rc = put_int(out, b->fraction_lost)) != 0 ||
+	    (rc = put_key(out, "cumulative_lost", 0)) != 0 ||
+	    (rc = put_int(out, b->cumulative_lost)) != 0 ||
+	    (rc = put_key(out, "highest_seq", 0)) != 0 ||
+	    (rc = put_int(out, b->highest_seq)) != 0 || (rc = put_key(out, "jitter", 0)) != 0 ||
+	    (rc = put_int(out, b->jitter)) != 0 || (rc = put_key(out, "lsr", 0)) != 0 ||
+	    (rc = put_int(out, b->lsr)) != 0 || (rc = put_key(out, "dlsr", 0)) != 0 ||
+	    (rc = put_int(out, b->dlsr)) != 0 || (rc = put_key(out, "rtt_ms", 0)) != 0)
+		return rc;
+	if (isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7)
+		return put_real(out, b->rtt_ms);
+	return put_lit(out, "null");
 }
 
-static int dump_report(json_t *arr, const struct sv_rtcpjson_report *r)
+static int put_report(struct sv_buf *out, const struct sv_rtcpjson_report *r)
 {
-	json_t *o = json_object(), *blocks;
-	int rc = -ENOMEM;
-	if (o == NULL || json_array_append_new(arr, o) != 0)
-		return -ENOMEM;
-	if ((rc = set_new(o, "ts_ns", json_integer((json_int_t)(r->ts_ns & INT64_MAX)))) != 0 ||
-	    (r->source != NULL && (rc = set_str(o, "source", r->source)) != 0) ||
-	    (rc = set_str(o, "direction", r->direction)) != 0 ||
-	    (r->src != NULL && (rc = set_str(o, "src", r->src)) != 0) ||
-	    (r->dst != NULL && (rc = set_str(o, "dst", r->dst)) != 0) ||
-	    (rc = set_new(o, "ssrc", json_integer(r->ssrc))) != 0 ||
-	    (rc = set_str(o, "packet_type", r->packet_type)) != 0 ||
-	    (rc = set_new(o, "blocks", blocks = json_array())) != 0)
+	int rc;
+	if ((rc = put_key(out, "ts_ns", 1)) != 0 ||
+	    (rc = put_int(out, (int64_t)(r->ts_ns & INT64_MAX))) != 0 ||
+	    (r->source != NULL &&
+	     ((rc = put_key(out, "source", 0)) != 0 || (rc = put_str(out, r->source)) != 0)) ||
+	    (rc = put_key(out, "direction", 0)) != 0 || (rc = put_str(out, r->direction)) != 0 ||
+	    (r->src != NULL &&
+	     ((rc = put_key(out, "src", 0)) != 0 || (rc = put_str(out, r->src)) != 0)) ||
+	    (r->dst != NULL &&
+	     ((rc = put_key(out, "dst", 0)) != 0 || (rc = put_str(out, r->dst)) != 0)) ||
+	    (rc = put_key(out, "ssrc", 0)) != 0 || (rc = put_int(out, r->ssrc)) != 0 ||
+	    (rc = put_key(out, "packet_type", 0)) != 0 ||
+	    (rc = put_str(out, r->packet_type)) != 0 || (rc = put_key(out, "blocks", 0)) != 0 ||
+	    (rc = put_lit(out, "[")) != 0)
 		return rc;
 	for (size_t i = 0; i < r->n_blocks; i++)
-		if (json_array_append_new(blocks, dump_block(&r->blocks[i])) != 0)
-			return -ENOMEM;
+		if ((i > 0 && (rc = put_lit(out, ",")) != 0) || (rc = put_lit(out, "{")) != 0 ||
+		    (rc = put_block(out, &r->blocks[i])) != 0 || (rc = put_lit(out, "}")) != 0)
+			return rc;
+	if ((rc = put_lit(out, "]")) != 0)
+		return rc;
 	if (r->raw != NULL) {
-		struct sv_buf b;
-		sv_buf_init(&b);
-		if ((rc = sv_b64_encode(r->raw, r->raw_len, &b)) == 0)
-			rc = set_new(o, "raw",
-			             json_stringn(b.len > 0 ? (const char *)b.data : "", b.len));
-		sv_buf_release(&b);
+		if ((rc = put_key(out, "raw", 0)) != 0 || (rc = put_lit(out, "\"")) != 0 ||
+		    (rc = sv_b64_encode(r->raw, r->raw_len, out)) != 0 ||
+		    (rc = put_lit(out, "\"")) != 0)
+			return rc;
 	}
-	return rc;
+	return 0;
 }
 
-static int dump_summary(json_t *root, const struct sv_quality_call *call, size_t samples)
+static int put_summary(struct sv_buf *out, const struct sv_quality_call *call, size_t samples)
 {
 	static const char *const reasons[] = {"bye", "cancel", "failed", "timeout"};
-	json_t *s = json_object();
 	double duration = 0;
 	int rc;
-	if ((rc = set_new(root, "summary", s)) != 0)
-		return rc;
 	if (call->answered && call->answered_ns != 0 && call->ended_ns >= call->answered_ns)
 		duration = round((double)(call->ended_ns - call->answered_ns) / 1e6) / 1e3;
-	if ((rc = set_str(s, "codec", call->codec)) != 0 ||
-	    (rc = set_new(s, "sample_count", json_integer((json_int_t)samples))) != 0 ||
-	    (rc = set_time(s, "started_at", call->started_ns)) != 0 ||
-	    (rc = set_time(s, "answered_at", call->answered ? call->answered_ns : 0)) != 0 ||
-	    (rc = set_time(s, "ended_at", call->ended_ns)) != 0 ||
-	    (rc = set_new(s, "duration_seconds", json_real(duration))) != 0 ||
-	    (rc = set_new(s, "final_status",
-	                  json_integer(call->final_status >= 0 && call->final_status <= 699
-	                                   ? call->final_status
-	                                   : 0))) != 0 ||
-	    (rc = set_str(s, "end_reason", reasons[(unsigned)call->end_reason & 3])) != 0 ||
-	    (rc = set_str(s, "from", call->from)) != 0 || (rc = set_str(s, "to", call->to)) != 0)
+	if ((rc = put_key(out, "codec", 1)) != 0 || (rc = put_str(out, call->codec)) != 0 ||
+	    (rc = put_key(out, "sample_count", 0)) != 0 ||
+	    (rc = put_int(out, (int64_t)samples)) != 0 ||
+	    (rc = put_key(out, "started_at", 0)) != 0 ||
+	    (rc = put_time(out, call->started_ns)) != 0 ||
+	    (rc = put_key(out, "answered_at", 0)) != 0 ||
+	    (rc = put_time(out, call->answered ? call->answered_ns : 0)) != 0 ||
+	    (rc = put_key(out, "ended_at", 0)) != 0 || (rc = put_time(out, call->ended_ns)) != 0 ||
+	    (rc = put_key(out, "duration_seconds", 0)) != 0 ||
+	    (rc = put_real(out, duration)) != 0 || (rc = put_key(out, "final_status", 0)) != 0 ||
+	    (rc = put_int(out, call->final_status >= 0 && call->final_status <= 699
+	                           ? call->final_status
+	                           : 0)) != 0 ||
+	    (rc = put_key(out, "end_reason", 0)) != 0 ||
+	    (rc = put_str(out, reasons[(unsigned)call->end_reason & 3])) != 0 ||
+	    (rc = put_key(out, "from", 0)) != 0 || (rc = put_str(out, call->from)) != 0 ||
+	    (rc = put_key(out, "to", 0)) != 0 || (rc = put_str(out, call->to)) != 0)
 		return rc;
 	return 0;
 }
@@ -410,39 +569,40 @@ static int dump_summary(json_t *root, const struct sv_quality_call *call, size_t
 int sv_rtcpjson_dump(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reports,
                      size_t n, int with_summary, struct sv_buf *out)
 {
-	json_t *root = NULL, *arr;
-	size_t samples = 0;
-	char *text = NULL;
+	size_t samples = 0, before;
 	int rc;
 
 	if (call == NULL || out == NULL || (n > 0 && reports == NULL) || call->clock_rate == 0)
 		return -EINVAL;
-	if ((root = json_object()) == NULL)
-		return -ENOMEM;
-	if ((rc = set_str(root, "call_id", call->call_id)) != 0 ||
-	    (rc = set_str(root, "codec", call->codec)) != 0 ||
-	    (rc = set_new(root, "clock_rate", json_integer(call->clock_rate))) != 0 ||
-	    (call->customer != NULL && (rc = set_str(root, "customer", call->customer)) != 0) ||
-	    (rc = set_new(root, "reports", arr = json_array())) != 0)
+	before = out->len;
+	if ((rc = put_lit(out, "{")) != 0 || (rc = put_key(out, "call_id", 1)) != 0 ||
+	    (rc = put_str(out, call->call_id)) != 0 || (rc = put_key(out, "codec", 0)) != 0 ||
+	    (rc = put_str(out, call->codec)) != 0 || (rc = put_key(out, "clock_rate", 0)) != 0 ||
+	    (rc = put_int(out, call->clock_rate)) != 0 ||
+	    (call->customer != NULL && ((rc = put_key(out, "customer", 0)) != 0 ||
+	                                (rc = put_str(out, call->customer)) != 0)) ||
+	    (rc = put_key(out, "reports", 0)) != 0 || (rc = put_lit(out, "[")) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = dump_report(arr, &reports[i])) != 0)
+		if ((i > 0 && (rc = put_lit(out, ",")) != 0) || (rc = put_lit(out, "{")) != 0 ||
+		    (rc = put_report(out, &reports[i])) != 0 || (rc = put_lit(out, "}")) != 0)
 			goto out;
 		if (reports[i].direction != NULL && (strcmp(reports[i].direction, "uac") == 0 ||
 		                                     strcmp(reports[i].direction, "uas") == 0))
 			samples += reports[i].n_blocks;
 	}
-	if (with_summary && (rc = dump_summary(root, call, samples)) != 0)
+	if ((rc = put_lit(out, "]")) != 0)
 		goto out;
-	if ((text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = -ENOMEM;
+	if (with_summary &&
+	    ((rc = put_key(out, "summary", 0)) != 0 || (rc = put_lit(out, "{")) != 0 ||
+	     (rc = put_summary(out, call, samples)) != 0 || (rc = put_lit(out, "}")) != 0))
 		goto out;
-	}
-	size_t before = out->len;
-	if ((rc = sv_buf_append_str(out, text)) != 0 || (rc = sv_buf_append(out, "\n", 1)) != 0)
-		out->len = before;
+	rc = put_lit(out, "}\n");
 out:
-	free(text);
-	json_decref(root);
+	if (rc != 0) {
+		out->len = before;
+		if (out->data != NULL)
+			out->data[before] = '\0';
+	}
 	return rc;
 }

@@ -717,6 +717,101 @@ static void test_allocation_failures(void **state)
 	assert_true(k > 50); /* the report really needs many allocations */
 }
 
+static int jansson_cb(const char *b, size_t n, void *d)
+{
+	return sv_buf_append(d, b, n) == 0 ? 0 : -1;
+}
+
+/* sv_quality_dump() must give exactly the bytes jansson's own dumper gives
+ * with SV_QUALITY_JSON_FLAGS (it is written without it, for speed). */
+static void expect_same_as_jansson(const json_t *j)
+{
+	struct sv_buf ours, theirs;
+	sv_buf_init(&ours);
+	sv_buf_init(&theirs);
+	assert_int_equal(sv_quality_dump(j, &ours), 0);
+	assert_int_equal(json_dump_callback(j, jansson_cb, &theirs, SV_QUALITY_JSON_FLAGS), 0);
+	assert_int_equal(sv_buf_append(&theirs, "\n", 1), 0);
+	assert_int_equal(ours.len, theirs.len);
+	assert_memory_equal(ours.data, theirs.data, ours.len);
+	sv_buf_release(&ours);
+	sv_buf_release(&theirs);
+}
+
+static void test_dump_matches_jansson(void **state)
+{
+	(void)state;
+	/* reals of every kind: short (<= 4 decimals), long, tiny, huge, -0 */
+	static const double reals[] = {0.0,          -0.0,    1.0,        10.0,      4.4093,
+	                               -3.25,        0.0001,  0.00005,    1e-5,      123456.7891,
+	                               9999999.9999, 1e7,     12345678.5, 1.0 / 3.0, 2.5e-12,
+	                               1e300,        -1e-300, 60.2,       99.99};
+	json_t *arr = json_array();
+	assert_non_null(arr);
+	for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++)
+		assert_int_equal(json_array_append_new(arr, json_real(reals[i])), 0);
+	for (int i = 0; i < 20000; i++)
+		assert_int_equal(
+		    json_array_append_new(arr, json_real((double)(i * 7919 % 1000003) / 10000.0)),
+		    0);
+	expect_same_as_jansson(arr);
+	json_decref(arr);
+
+	/* nesting, empty containers, escapes, integers, literals */
+	json_t *o = json_object(), *a = json_array(), *in = json_object();
+	assert_non_null(o);
+	json_object_set_new(o, "empty_o", json_object());
+	json_object_set_new(o, "empty_a", json_array());
+	json_array_append_new(a, json_integer(-5));
+	json_array_append_new(a, json_true());
+	json_array_append_new(a, json_false());
+	json_array_append_new(a, json_null());
+	json_array_append_new(a, json_stringn("x\0y\"\\\x01\x1f\t\n\r\b\f/\xc3\xa9",
+	                                      sizeof("x\0y\"\\\x01\x1f\t\n\r\b\f/\xc3\xa9") - 1));
+	json_object_set_new(in, "k\"\xe2\x82\xac", json_real(0.5));
+	json_array_append_new(a, in);
+	json_object_set_new(o, "arr", a);
+	json_object_set_new(o, "last", json_string("end"));
+	expect_same_as_jansson(o);
+	json_decref(o);
+
+	/* whole reports */
+	struct sv_quality_call call;
+	sv_quality_call_init(&call);
+	call.call_id = "dump-check";
+	call.customer = "acme";
+	call.codec = "G729";
+	call.clock_rate = 8000;
+	call.answered = 1;
+	call.started_ns = 1764151200123456789ull;
+	call.answered_ns = call.started_ns + 1500000000ull;
+	call.ended_ns = call.answered_ns + 63123456789ull;
+	call.final_status = 200;
+	call.from = "sip:a@x";
+	call.to = "sip:b@y";
+	struct sv_quality_sample s[24];
+	for (size_t i = 0; i < 24; i++) {
+		s[i].ts_ns = call.answered_ns + i * 2700000000ull;
+		s[i].dir = i % 2 ? SV_QUALITY_UAS : SV_QUALITY_UAC;
+		s[i].jitter_ms = (double)(i * 37 % 101) / 7.0;
+		s[i].loss_pct = (double)(i * 13 % 17) / 3.0;
+		s[i].rtt_ms = i % 3 ? (double)(i * 29 % 400) / 3.0 : 0;
+	}
+	for (size_t n = 0; n <= 24; n += 6) {
+		json_t *r = NULL;
+		assert_int_equal(sv_quality_build(&call, s, n, SV_QUALITY_SRC_RTCP, &r), 0);
+		expect_same_as_jansson(r);
+		json_decref(r);
+	}
+	/* a scalar is refused, as jansson refuses it */
+	json_t *x = json_real(1.5);
+	struct sv_buf out;
+	sv_buf_init(&out);
+	assert_int_equal(sv_quality_dump(x, &out), -EINVAL);
+	assert_int_equal(out.len, 0);
+	json_decref(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -736,6 +831,7 @@ int main(void)
 	    cmocka_unit_test(test_iso8601),
 	    cmocka_unit_test(test_invalid_arguments),
 	    cmocka_unit_test(test_allocation_failures),
+	    cmocka_unit_test(test_dump_matches_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

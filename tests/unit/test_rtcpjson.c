@@ -406,6 +406,53 @@ static void test_unknown_direction(void **state)
 	assert_non_null(strstr(err, "fraction_lost"));
 }
 
+/* The writer produces text itself: it must be exactly what jansson writes
+ * (compact, keys in order) for the same document. */
+static void test_dump_matches_jansson(void **state)
+{
+	(void)state;
+	static const uint8_t raw[] = {0x81, 0xc8, 0x00, 0x0c, 0xde, 0xad, 0xbe, 0xef, 0x01};
+	struct sv_rtcpjson_block b[3] = {
+	    {0xffffffffu, 255, -8388608, 4294967295u, 0, 1, 2, 12.345678901234567},
+	    {7, 0, 8388607, 0, 4294967295u, 0, 0, -1},
+	    {9, 1, 0, 1, 1, 1, 1, 2.5e-9},
+	};
+	struct sv_rtcpjson_report r[2] = {
+	    {1764151200123456789ull, "agent", "uac", "192.0.2.1:5004", "[2001:db8::1]:5005", 42,
+	     "sr", b, 3, raw, sizeof(raw)},
+	    {0xffffffffffffffffull, NULL, "unknown", NULL, NULL, 0, "rr", NULL, 0, NULL, 0},
+	};
+	struct sv_quality_call c;
+	sv_quality_call_init(&c);
+	c.call_id = "q\"uote\\back\x01\x1f\t\n\xc3\xa9\xf0\x9f\x98\x80/";
+	c.codec = "PCMU";
+	c.clock_rate = 8000;
+	c.customer = "acme";
+	c.answered = 1;
+	c.started_ns = 1764151200000000000ull;
+	c.answered_ns = 1764151201234567891ull;
+	c.ended_ns = 1764151263999999999ull;
+	c.final_status = 200;
+	c.from = "sip:a@x";
+	c.to = NULL;
+	for (int ws = 0; ws <= 1; ws++) {
+		struct sv_buf out;
+		sv_buf_init(&out);
+		assert_int_equal(sv_rtcpjson_dump(&c, r, 2, ws, &out), 0);
+		json_error_t e;
+		json_t *j = json_loadb((const char *)out.data, out.len, 0, &e);
+		assert_non_null(j);
+		char *again = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		assert_non_null(again);
+		assert_int_equal(out.len, strlen(again) + 1);
+		assert_memory_equal(out.data, again, out.len - 1);
+		assert_int_equal(out.data[out.len - 1], '\n');
+		free(again);
+		json_decref(j);
+		sv_buf_release(&out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +462,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_bundled_samples),
 	    cmocka_unit_test(test_dump_roundtrip),
+	    cmocka_unit_test(test_dump_matches_jansson),
 	    cmocka_unit_test(test_unknown_direction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
