@@ -4,6 +4,7 @@
 #include "quality.h"
 
 #include "emodel.h"
+#include "jsonw.h"
 #include "errors.h"
 
 #include <ctype.h>
@@ -749,53 +750,6 @@ static int dump_indent(struct sv_buf *out, size_t depth)
 	return 0;
 }
 
-static int dump_string(struct sv_buf *out, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	if (sv_buf_reserve(out, len * 6 + 2) != 0)
-		return -ENOMEM;
-	uint8_t *o = out->data + out->len;
-	*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
-			*o++ = '\\';
-			*o++ = c;
-		} else if (c >= 0x20) {
-			*o++ = c; /* jansson strings are valid UTF-8 already */
-		} else {
-			*o++ = '\\';
-			switch (c) {
-			case '\b':
-				*o++ = 'b';
-				break;
-			case '\f':
-				*o++ = 'f';
-				break;
-			case '\n':
-				*o++ = 'n';
-				break;
-			case '\r':
-				*o++ = 'r';
-				break;
-			case '\t':
-				*o++ = 't';
-				break;
-			default:
-				*o++ = 'u';
-				*o++ = '0';
-				*o++ = '0';
-				*o++ = hex[c >> 4];
-				*o++ = hex[c & 15];
-			}
-		}
-	}
-	*o++ = '"';
-	out->len = (size_t)(o - out->data);
-	out->data[out->len] = '\0';
-	return 0;
-}
-
 /* v as %.12g would print it, when v has at most 4 decimals and |v| < 1e7
  * (then it has at most 11 significant digits and %.12g prints them exactly,
  * in fixed notation, trailing zeros removed). 0 when v is not such a value. */
@@ -883,7 +837,7 @@ static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 			key = json_object_iter_key(it);
 			v = json_object_iter_value(it);
 			if ((rc = dump_indent(out, depth + 1)) != 0 ||
-			    (rc = dump_string(out, key, strlen(key))) != 0 ||
+			    (rc = sv_jsonw_string(out, key, strlen(key))) != 0 ||
 			    (rc = sv_buf_append(out, ": ", 2)) != 0 ||
 			    (rc = dump_value(v, depth + 1, out)) != 0)
 				return rc == -EINVAL ? rc : -ENOMEM;
@@ -910,7 +864,7 @@ static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 		return 0;
 	}
 	case JSON_STRING:
-		return dump_string(out, json_string_value(j), json_string_length(j));
+		return sv_jsonw_string(out, json_string_value(j), json_string_length(j));
 	case JSON_INTEGER:
 		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
 		                     json_integer_value(j));
