@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void sv_buf_init(struct sv_buf *b)
 {
@@ -108,6 +109,35 @@ int sv_buf_put_u64(struct sv_buf *b, uint64_t v)
 	sv_put_be32(p, (uint32_t)(v >> 32));
 	sv_put_be32(p + 4, (uint32_t)v);
 	return sv_buf_append(b, p, sizeof(p));
+}
+
+int sv_buf_read_fd(struct sv_buf *b, int fd)
+{
+	size_t old = b->len;
+	for (;;) {
+		if (b->cap - b->len < 4096 && sv_buf_reserve(b, 65536) != 0)
+			goto fail_nomem;
+		/* reserve keeps one byte past len for the terminating NUL */
+		ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int rc = -errno;
+			b->len = old;
+			b->data[old] = '\0';
+			return rc;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	b->data[b->len] = '\0';
+	return 0;
+fail_nomem:
+	b->len = old;
+	if (b->data != NULL)
+		b->data[old] = '\0';
+	return -ENOMEM;
 }
 
 void sv_buf_consume(struct sv_buf *b, size_t n)

@@ -36,6 +36,9 @@ int sv_buf_put_u8(struct sv_buf *b, uint8_t v);
 int sv_buf_put_u16(struct sv_buf *b, uint16_t v);
 int sv_buf_put_u32(struct sv_buf *b, uint32_t v);
 int sv_buf_put_u64(struct sv_buf *b, uint64_t v);
+/* Appends everything readable from fd until end of file (EINTR retried).
+ * Returns 0, -errno or -ENOMEM; on error the buffer is as it was. */
+int sv_buf_read_fd(struct sv_buf *b, int fd);
 /* Removes the first n bytes (n > len empties it). */
 void sv_buf_consume(struct sv_buf *b, size_t n);
 /* Hands the memory to the caller (who frees it) and empties the buffer. The

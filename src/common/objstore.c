@@ -515,24 +515,7 @@ static int local_get(void *impl, const char *bucket, const char *key, struct sv_
 		r = SV_E_NOTFOUND;
 		goto out;
 	}
-	for (;;) {
-		if (sv_buf_reserve(out, 65536) != 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		/* reserve keeps one byte past len for the terminating NUL */
-		ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		out->len += (size_t)n;
-		out->data[out->len] = '\0';
-	}
+	r = sv_buf_read_fd(out, fd);
 out:
 	if (r != 0 && out->data != NULL) {
 		out->len = old;

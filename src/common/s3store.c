@@ -433,22 +433,7 @@ static int read_file(int dirfd, const char *name, struct sv_buf *out)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		if (out->cap - out->len < 2 && sv_buf_reserve(out, 65536) != 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		out->len += (size_t)n;
-	}
+	r = sv_buf_read_fd(out, fd);
 out:
 	close(fd);
 	return r;

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 
 static void test_append_and_integers(void **state)
@@ -79,6 +81,43 @@ static void test_printf_consume_take(void **state)
 	free(p);
 }
 
+static void test_read_fd(void **state)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	static char big[200000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		size_t off = 0;
+		while (off < sizeof(big)) {
+			ssize_t n = write(p[1], big + off, sizeof(big) - off);
+			if (n <= 0)
+				_exit(1);
+			off += (size_t)n;
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	struct sv_buf b;
+	sv_buf_init(&b);
+	assert_int_equal(sv_buf_append_str(&b, "head:"), 0);
+	assert_int_equal(sv_buf_read_fd(&b, p[0]), 0);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(b.len, 5 + sizeof(big));
+	assert_memory_equal(b.data + 5, big, sizeof(big));
+	assert_int_equal(b.data[b.len], '\0');
+	/* an error leaves the buffer as it was */
+	assert_int_equal(sv_buf_read_fd(&b, -1), -EBADF);
+	assert_int_equal(b.len, 5 + sizeof(big));
+	assert_int_equal(b.data[b.len], '\0');
+	sv_buf_release(&b);
+}
+
 static void test_strerror(void **state)
 {
 	assert_string_equal(sv_strerror(0), "success");
@@ -93,6 +132,7 @@ int main(void)
 	    cmocka_unit_test(test_append_and_integers),
 	    cmocka_unit_test(test_truncated_reads_do_not_advance),
 	    cmocka_unit_test(test_printf_consume_take),
+	    cmocka_unit_test(test_read_fd),
 	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
