@@ -32,16 +32,6 @@ static int is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
-static struct sv_str mkstr(const char *p, const char *e)
-{
-	struct sv_str s = {NULL, 0};
-	if (p != NULL && e > p) {
-		s.p = p;
-		s.len = (size_t)(e - p);
-	}
-	return s;
-}
-
 /* Next run of non-blank bytes in [*p, e); advances *p. Empty at the end. */
 static struct sv_str next_tok(const char **p, const char *e)
 {
@@ -52,7 +42,7 @@ static struct sv_str next_tok(const char **p, const char *e)
 	while (t < e && !is_sp((unsigned char)*t))
 		t++;
 	*p = t;
-	return mkstr(s, t);
+	return sv_str_span(s, t);
 }
 
 /* Decimal number in [p, p+len) bounded by max; -1 when not. */
@@ -129,7 +119,7 @@ static int parse_media(const char *p, const char *e, struct sv_sdp_media *m)
 	const char *fe = e;
 	while (fe > p && is_sp((unsigned char)fe[-1]))
 		fe--;
-	m->fmts = mkstr(p, fe);
+	m->fmts = sv_str_span(p, fe);
 	for (;;) {
 		struct sv_str f = next_tok(&p, e);
 		if (f.len == 0)
@@ -168,7 +158,7 @@ static int parse_rtpmap(const char *p, const char *e, struct sv_sdp_media *m)
 	}
 	struct sv_sdp_rtpmap *r = &m->rtpmap[m->n_rtpmap++];
 	r->pt = (uint8_t)n;
-	r->name = mkstr(enc.p, s1);
+	r->name = sv_str_span(enc.p, s1);
 	r->clock_rate = (uint32_t)clock;
 	r->channels = (uint8_t)ch;
 	return 0;
@@ -227,7 +217,7 @@ static enum sv_sdp_dir parse_dir(struct sv_str name)
 static int parse_attr(const char *p, const char *e, struct sv_sdp *s, struct sv_sdp_media *m)
 {
 	const char *colon = memchr(p, ':', (size_t)(e - p));
-	struct sv_str name = mkstr(p, colon != NULL ? colon : e);
+	struct sv_str name = sv_str_span(p, colon != NULL ? colon : e);
 	const char *v = colon != NULL ? colon + 1 : e;
 	enum sv_sdp_dir d = parse_dir(name);
 	if (d != SV_SDP_DIR_NONE) {
@@ -303,7 +293,7 @@ int sv_sdp_parse(const uint8_t *body, size_t len, struct sv_sdp *out)
 			break;
 		}
 		case 's':
-			out->session_name = mkstr(v, le);
+			out->session_name = sv_str_span(v, le);
 			break;
 		case 'c': {
 			const char *q = v;

@@ -107,17 +107,6 @@ static int is_token(int c)
 	return c != 0 && strchr("-.!%*_+`'~", c) != NULL;
 }
 
-/* Empty slices are {NULL, 0}, so "absent" and "empty" read the same. */
-static struct sv_str mkstr(const char *p, const char *e)
-{
-	struct sv_str s = {NULL, 0};
-	if (p != NULL && e > p) {
-		s.p = p;
-		s.len = (size_t)(e - p);
-	}
-	return s;
-}
-
 /* One past the end of a slice; NULL for an empty one (no NULL + 0). */
 static const char *str_end(struct sv_str s)
 {
@@ -130,7 +119,7 @@ static struct sv_str trim(const char *p, const char *e)
 		p++;
 	while (e > p && is_lws((unsigned char)e[-1]))
 		e--;
-	return mkstr(p, e);
+	return sv_str_span(p, e);
 }
 
 static int mem_ieq(const char *a, size_t alen, const char *b, size_t blen)
@@ -239,9 +228,9 @@ static int parse_start_line(const char *p, const char *e, struct sv_sip_msg *out
 		return -1;
 	if (out != NULL) {
 		out->is_request = 1;
-		out->method_name = mkstr(m, mend);
+		out->method_name = sv_str_span(m, mend);
 		out->method = sv_sip_method_parse(m, (size_t)(mend - m));
-		out->ruri = mkstr(u, uend);
+		out->ruri = sv_str_span(u, uend);
 	}
 	return 0;
 }
@@ -300,7 +289,7 @@ static int next_header(struct hdr_iter *it, struct sv_str *name, struct sv_str *
 				*bad = 1;
 			continue;
 		}
-		*name = mkstr(ls, nend);
+		*name = sv_str_span(ls, nend);
 		*value = trim(c + 1, next);
 		return 1;
 	}
@@ -389,9 +378,9 @@ static int find_param(struct sv_str params, const char *name, struct sv_str *val
 		const char *eq = memchr(s, '=', (size_t)(p - s));
 		struct sv_str n = trim(s, eq != NULL ? eq : p);
 		if (mem_ieq(n.p, n.len, name, nlen)) {
-			*val = eq != NULL ? trim(eq + 1, p) : mkstr(p, p);
+			*val = eq != NULL ? trim(eq + 1, p) : sv_str_span(p, p);
 			if (val->len >= 2 && val->p[0] == '"' && val->p[val->len - 1] == '"')
-				*val = mkstr(val->p + 1, val->p + val->len - 1);
+				*val = sv_str_span(val->p + 1, val->p + val->len - 1);
 			return 1;
 		}
 		if (p < e)
@@ -413,7 +402,7 @@ static void parse_addr(const char *p, const char *e, struct sv_sip_addr *a)
 	if (*p == '"') {
 		const char *q = skip_quoted(p, e);
 		const char *dend = q > p + 1 && q[-1] == '"' ? q - 1 : q;
-		a->display = mkstr(p + 1, dend);
+		a->display = sv_str_span(p + 1, dend);
 		while (q < e && is_lws((unsigned char)*q))
 			q++;
 		if (q < e && *q == '<')
@@ -441,7 +430,7 @@ static void parse_addr(const char *p, const char *e, struct sv_sip_addr *a)
 		const char *q = p;
 		while (q < e && *q != ';' && !is_lws((unsigned char)*q))
 			q++;
-		a->uri = mkstr(p, q);
+		a->uri = sv_str_span(p, q);
 		rest = q;
 	}
 	while (rest < e && is_lws((unsigned char)*rest))
@@ -463,7 +452,7 @@ static void parse_via(const char *p, const char *e, struct sv_sip_via *v)
 		while (p < e && is_token((unsigned char)*p))
 			p++;
 		if (part == 2) {
-			v->transport = mkstr(s, p);
+			v->transport = sv_str_span(s, p);
 			break;
 		}
 		while (p < e && is_lws((unsigned char)*p))
@@ -479,12 +468,12 @@ static void parse_via(const char *p, const char *e, struct sv_sip_via *v)
 		const char *rb = memchr(p, ']', (size_t)(e - p));
 		if (rb == NULL)
 			return;
-		v->host = mkstr(p + 1, rb);
+		v->host = sv_str_span(p + 1, rb);
 		p = rb + 1;
 	} else {
 		while (p < e && *p != ':' && *p != ';' && !is_lws((unsigned char)*p))
 			p++;
-		v->host = mkstr(h, p);
+		v->host = sv_str_span(h, p);
 	}
 	while (p < e && is_lws((unsigned char)*p))
 		p++;
@@ -495,7 +484,7 @@ static void parse_via(const char *p, const char *e, struct sv_sip_via *v)
 		const char *d = p;
 		while (p < e && is_digit((unsigned char)*p))
 			p++;
-		int64_t port = parse_num(mkstr(d, p));
+		int64_t port = parse_num(sv_str_span(d, p));
 		if (port > 0 && port <= 65535)
 			v->port = (uint16_t)port;
 	}
@@ -513,7 +502,7 @@ static int parse_cseq(struct sv_str val, struct sv_sip_msg *out)
 	const char *d = p;
 	while (p < e && is_digit((unsigned char)*p))
 		p++;
-	int64_t n = parse_num(mkstr(d, p));
+	int64_t n = parse_num(sv_str_span(d, p));
 	if (n < 0 || n > UINT32_MAX)
 		return -1;
 	while (p < e && is_lws((unsigned char)*p))
@@ -524,7 +513,7 @@ static int parse_cseq(struct sv_str val, struct sv_sip_msg *out)
 	if (p == m || trim(p, e).len != 0)
 		return -1;
 	out->cseq = (uint32_t)n;
-	out->cseq_method_name = mkstr(m, p);
+	out->cseq_method_name = sv_str_span(m, p);
 	out->cseq_method = sv_sip_method_parse(m, (size_t)(p - m));
 	return 0;
 }
@@ -563,7 +552,7 @@ int sv_sip_parse(const uint8_t *data, size_t len, struct sv_sip_msg *out)
 	const char *blank = find_blank_line(lf, end, &hend);
 	if (blank == NULL)
 		return SV_E_TRUNC;
-	out->headers = mkstr(lf + 1, blank);
+	out->headers = sv_str_span(lf + 1, blank);
 
 	int have_cseq = 0, have_from = 0, have_to = 0, bad = 0;
 	struct hdr_iter it = {lf + 1, blank};
@@ -661,7 +650,7 @@ int sv_sip_parse(const uint8_t *data, size_t len, struct sv_sip_msg *out)
 				out->flags |= SV_SIP_F_TRAILING;
 		}
 	}
-	out->body = mkstr(hend, hend + blen);
+	out->body = sv_str_span(hend, hend + blen);
 	out->msg_len = out->header_len + blen;
 	return 0;
 }
@@ -836,7 +825,7 @@ int sv_sip_sdp_body(const struct sv_sip_msg *m, struct sv_str *sdp)
 			while (next_header(&it, &n, &v, NULL)) {
 				if (header_id(n) == H_CONTENT_TYPE &&
 				    sv_sip_str_ieq(media_type(v), "application/sdp")) {
-					*sdp = mkstr(cs, pe);
+					*sdp = sv_str_span(cs, pe);
 					return sdp->len > 0 ? 0 : SV_E_NOTFOUND;
 				}
 			}

@@ -30,6 +30,18 @@ struct sv_str {
 	size_t len;
 };
 
+/* The slice [p, e). Empty slices are {NULL, 0}, so "absent" and "empty" read
+ * the same. */
+static inline struct sv_str sv_str_span(const char *p, const char *e)
+{
+	struct sv_str s = {NULL, 0};
+	if (p != NULL && e > p) {
+		s.p = p;
+		s.len = (size_t)(e - p);
+	}
+	return s;
+}
+
 /* Limits for stream framing (sv_sip_frame): header block and body. */
 #define SV_SIP_MAX_HEADERS (64 * 1024)
 #define SV_SIP_MAX_BODY    (1024 * 1024)
