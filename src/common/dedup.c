@@ -8,6 +8,7 @@
 #include "dedup.h"
 
 #include "buf.h"
+#include "hash.h"
 #include "packet.h"
 
 #include <errno.h>
@@ -75,37 +76,6 @@ void sv_dedup_free(struct sv_dedup *d)
 
 /* ---------------------------------------------------------- fingerprint */
 
-static uint64_t rotl(uint64_t x, int r)
-{
-	return x << r | x >> (64 - r);
-}
-
-static uint64_t fmix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t mix_bytes(uint64_t h, const uint8_t *p, size_t n)
-{
-	const uint64_t m = 0x9e3779b97f4a7c15ull;
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = rotl(h ^ (w * m), 29) * 0xbf58476d1ce4e5b9ull + n;
-		p += 8;
-		n -= 8;
-	}
-	uint64_t w = 0;
-	memcpy(&w, p, n);
-	h = rotl(h ^ ((w + n) * m), 29) * 0xbf58476d1ce4e5b9ull;
-	return h;
-}
-
 /* The IPv4 identification of an unfragmented packet, from the innermost IPv4
  * header in the frame that matches p's addresses and protocol and ends
  * before the transport payload. -1 when not found. */
@@ -165,10 +135,10 @@ uint64_t sv_dedup_fingerprint(const struct sv_packet *p)
 	n += 4;
 	sv_put_be32(k + n, (uint32_t)p->l4_len);
 	n += 4;
-	uint64_t h = mix_bytes(0x5356445550ull, k, n);
+	uint64_t h = sv_hash_bytes(0x5356445550ull, k, n);
 	if (p->payload != NULL && p->payload_len > 0)
-		h = mix_bytes(h, p->payload, p->payload_len);
-	return fmix(h);
+		h = sv_hash_bytes(h, p->payload, p->payload_len);
+	return h;
 }
 
 /* ---------------------------------------------------------------- table */

@@ -10,6 +10,7 @@
 #include "tracker.h"
 
 #include "errors.h"
+#include "hash.h"
 #include "rtcp.h"
 #include "sdp.h"
 
@@ -24,33 +25,6 @@
 #define GRAM_MASK ((1ull << (8 * SV_TRACKER_LOG_GRAM)) - 1)
 
 /* ------------------------------------------------------------ hashing */
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n)
-{
-	const uint8_t *p = data;
-	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = mix64(h ^ w) + 0x9e3779b97f4a7c15ull;
-		p += 8;
-		n -= 8;
-	}
-	uint64_t w = 0;
-	for (size_t i = 0; i < n; i++)
-		w |= (uint64_t)p[i] << (8 * i);
-	return mix64(h ^ w ^ ((uint64_t)n << 56));
-}
 
 struct hnode {
 	struct hnode *next;
@@ -312,8 +286,8 @@ int sv_tracker_new(const struct sv_tracker_limits *limits, struct sv_tracker **o
 	/* Seed the hashes so crafted Call-IDs cannot pick their buckets. */
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t->seed = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uintptr_t)t ^
-	                ((uintptr_t)&ts << 7));
+	t->seed = sv_hash_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uintptr_t)t ^
+	                        ((uintptr_t)&ts << 7));
 	sv_buf_init(&t->qjson);
 	if (htab_init(&t->calls, 256) != 0 || htab_init(&t->eps, 256) != 0 ||
 	    htab_init(&t->ssrcs, 256) != 0 || htab_init(&t->grams, 256) != 0) {
@@ -382,7 +356,7 @@ void sv_tracker_flow_from_packet(const struct sv_packet *p, struct sv_tracker_fl
 
 static struct call *find_call(const struct sv_tracker *t, const char *id, size_t len)
 {
-	uint64_t h = hash_bytes(t->seed, id, len);
+	uint64_t h = sv_hash_bytes(t->seed, id, len);
 	for (struct hnode *x = htab_first(&t->calls, h); x != NULL; x = x->next) {
 		struct call *c = CONTAINER(x, struct call, hn);
 		if (x->h == h && c->id_len == len && memcmp(c->id, id, len) == 0)
@@ -409,7 +383,7 @@ static int make_key(struct epkey *k, int family, const uint8_t *addr, uint16_t p
 
 static struct ep *find_ep(const struct sv_tracker *t, const struct epkey *k)
 {
-	uint64_t h = hash_bytes(t->seed, k, sizeof(*k));
+	uint64_t h = sv_hash_bytes(t->seed, k, sizeof(*k));
 	for (struct hnode *x = htab_first(&t->eps, h); x != NULL; x = x->next) {
 		struct ep *e = CONTAINER(x, struct ep, hn);
 		if (x->h == h && memcmp(&e->k, k, sizeof(*k)) == 0)
@@ -420,7 +394,7 @@ static struct ep *find_ep(const struct sv_tracker *t, const struct epkey *k)
 
 static uint64_t ssrc_hash(const struct sv_tracker *t, uint32_t ssrc)
 {
-	return mix64(t->seed ^ ssrc);
+	return sv_hash_mix64(t->seed ^ ssrc);
 }
 
 static struct ssrc_ent *find_ssrc(const struct sv_tracker *t, uint32_t ssrc)
@@ -466,7 +440,7 @@ static void add_ep(struct sv_tracker *t, struct call *c, const struct epkey *k, 
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return;
 		e->k = *k;
-		htab_add(&t->eps, &e->hn, hash_bytes(t->seed, k, sizeof(*k)));
+		htab_add(&t->eps, &e->hn, sv_hash_bytes(t->seed, k, sizeof(*k)));
 		t->st.endpoints++;
 	}
 	/* New, or taken over from an older call (newest registration wins). */
@@ -516,7 +490,7 @@ static void learn_ssrc(struct sv_tracker *t, struct call *c, uint32_t ssrc, uint
 
 static uint64_t gram_hash(const struct sv_tracker *t, uint64_t g)
 {
-	return mix64(g ^ t->seed);
+	return sv_hash_mix64(g ^ t->seed);
 }
 
 static unsigned gram_users(const struct sv_tracker *t, uint64_t g)
@@ -579,7 +553,7 @@ static struct call *call_new(struct sv_tracker *t, const struct sv_sip_msg *m)
 	c->state = ST_EARLY;
 	c->last_ns = t->now;
 	c->clock = 8000;
-	htab_add(&t->calls, &c->hn, hash_bytes(t->seed, c->id, c->id_len));
+	htab_add(&t->calls, &c->hn, sv_hash_bytes(t->seed, c->id, c->id_len));
 	add_anchor(t, c);
 	list_add(&t->lists[ST_EARLY], c);
 	t->st.calls_live++;
