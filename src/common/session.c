@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "gz.h"
+#include "hash.h"
 #include "pcapfile.h"
 #include "quality.h"
 #include "rtcpjson.h"
@@ -217,20 +218,10 @@ static void set_state(struct sv_sessions *s, struct call *c, enum sv_call_state 
 
 /* ------------------------------------------------------------ hash table */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 static uint64_t key_hash(const char *customer, const uint8_t *id, size_t len)
 {
-	uint64_t h = fnv(14695981039346656037ull, customer, strlen(customer) + 1);
-	return fnv(h, id, len);
+	uint64_t h = sv_hash_bytes(14695981039346656037ull, customer, strlen(customer) + 1);
+	return sv_hash_bytes(h, id, len);
 }
 
 static const struct cust *cust_find(const struct sv_sessions *s, const char *name)
@@ -546,7 +537,7 @@ static uint64_t tag_hash(struct sv_str tag)
 {
 	if (tag.len == 0)
 		return 0;
-	uint64_t h = fnv(14695981039346656037ull, tag.p, tag.len);
+	uint64_t h = sv_hash_bytes(14695981039346656037ull, tag.p, tag.len);
 	return h != 0 ? h : 1;
 }
 
@@ -793,7 +784,7 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 		rc = parsed;
 	}
 	uint32_t first_ssrc = rc->n_packets > 0 ? rc->packets[0].ssrc : in->ssrc;
-	uint64_t hash = raw != NULL ? fnv(14695981039346656037ull, raw, raw_len) : 0;
+	uint64_t hash = raw != NULL ? sv_hash_bytes(14695981039346656037ull, raw, raw_len) : 0;
 	if (raw != NULL) {
 		size_t seen = 0;
 		for (const struct rtcp_rec *r = c->rtcp; r != NULL && seen++ < RECENT_REPORTS;
