@@ -16,9 +16,9 @@
 #ifndef SV_AGENT_H
 #define SV_AGENT_H
 
-#include "config.h"
-#include "diskring.h"
-#include "tracker.h"
+#include "base/config.h"
+#include "store/diskring.h"
+#include "call/tracker.h"
 
 #include <event2/event.h>
 #include <stdbool.h>

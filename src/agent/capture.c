@@ -12,14 +12,14 @@
  *     -> DATA_SIP / DATA_RTCP_ADDR / DATA_QUALITY / DATA_LOG frames to emit().
  */
 #include "agent.h"
-#include "buf.h"
-#include "dedup.h"
-#include "errors.h"
-#include "ipfrag.h"
-#include "log.h"
-#include "packet.h"
-#include "tcpreasm.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "proto/dedup.h"
+#include "base/errors.h"
+#include "proto/ipfrag.h"
+#include "base/log.h"
+#include "proto/packet.h"
+#include "proto/tcpreasm.h"
+#include "proto/wire.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -23,8 +23,8 @@
  *   skipped, counted).
  */
 #include "agent.h"
-#include "buf.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/log.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -5,9 +5,9 @@
  * stderr naming file, line and key), 1 runtime failure.
  */
 #include "agent.h"
-#include "config.h"
-#include "errors.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <event2/event.h>

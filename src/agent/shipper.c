@@ -16,10 +16,10 @@
  * as many frames as the window allows are queued into one write).
  */
 #include "agent.h"
-#include "buf.h"
-#include "errors.h"
-#include "log.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -5,9 +5,9 @@
  * then the env file). Exit status: 0 success, 2 usage or configuration
  * error, 1 runtime failure.
  */
-#include "config.h"
-#include "errors.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <getopt.h>
 #include <stdio.h>

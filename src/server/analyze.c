@@ -3,11 +3,11 @@
  */
 #include "server.h"
 
-#include "buf.h"
-#include "errors.h"
-#include "gz.h"
-#include "quality.h"
-#include "rtcpjson.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "base/gz.h"
+#include "call/quality.h"
+#include "call/rtcpjson.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,9 +6,9 @@
  * --analyze the collector runs (srv_core.c) until SIGTERM. Exit status: 0
  * success, 2 usage or configuration error, 1 runtime failure.
  */
-#include "config.h"
-#include "errors.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/errors.h"
+#include "base/log.h"
 #include "server.h"
 
 #include <getopt.h>

@@ -11,14 +11,14 @@
 #ifndef SV_SRV_H
 #define SV_SRV_H
 
-#include "config.h"
-#include "journal.h"
-#include "metrics.h"
-#include "objstore.h"
-#include "s3store.h"
-#include "rtcp.h"
-#include "session.h"
-#include "wire.h"
+#include "base/config.h"
+#include "store/journal.h"
+#include "base/metrics.h"
+#include "store/objstore.h"
+#include "store/s3store.h"
+#include "proto/rtcp.h"
+#include "call/session.h"
+#include "proto/wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>

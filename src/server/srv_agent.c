@@ -15,8 +15,8 @@
  */
 #include "srv.h"
 
-#include "errors.h"
-#include "log.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

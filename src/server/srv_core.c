@@ -17,9 +17,9 @@
 #include "server.h"
 #include "srv.h"
 
-#include "callkey.h"
-#include "errors.h"
-#include "log.h"
+#include "call/callkey.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -12,9 +12,9 @@
  */
 #include "srv.h"
 
-#include "errors.h"
-#include "hep.h"
-#include "log.h"
+#include "base/errors.h"
+#include "proto/hep.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <event2/event.h>

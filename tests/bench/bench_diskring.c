@@ -10,8 +10,8 @@
  * whole ring after a reopen. Prints appends/s and MB/s. Not a test: run by
  * `make bench`.
  */
-#include "diskring.h"
-#include "errors.h"
+#include "store/diskring.h"
+#include "base/errors.h"
 
 #include <stdio.h>
 #include <stdlib.h>

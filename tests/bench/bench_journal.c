@@ -8,9 +8,9 @@
  * appends alone, for appends with syncs, and for the replay; and the CRC-32C
  * speed. Not a test: run by `make bench`.
  */
-#include "buf.h"
-#include "errors.h"
-#include "journal.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "store/journal.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -11,11 +11,11 @@
  * two levels above this program (build/bench/). Objects: BENCH_COUNT (300)
  * of BENCH_SIZE (65536) bytes per run. Not a test: run by `make bench`.
  */
-#include "buf.h"
-#include "errors.h"
-#include "objstore.h"
-#include "s3.h"
-#include "s3store.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "store/objstore.h"
+#include "store/s3.h"
+#include "store/s3store.h"
 
 #include <errno.h>
 #include <event2/event.h>

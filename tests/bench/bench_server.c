@@ -21,10 +21,10 @@
  *                     [-n concurrent calls] [-s sample every Nth call]
  *                     [-t tmp parent dir] [-S server binary]
  */
-#include "buf.h"
-#include "callkey.h"
-#include "errors.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "call/callkey.h"
+#include "base/errors.h"
+#include "proto/wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

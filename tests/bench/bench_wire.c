@@ -10,9 +10,9 @@
  *   - the streaming decoder plus the per-type payload decoder.
  * Prints frames/s and MB/s for each. Not a test: run by `make bench`.
  */
-#include "buf.h"
-#include "errors.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * base64 invariants: decode(encode(x)) == x, and anything the strict decoder
  * accepts is the one encoding of its bytes (encode(decode(s)) == s).
  */
-#include "b64.h"
-#include "buf.h"
+#include "base/b64.h"
+#include "base/buf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,9 +5,9 @@
  * Call-ID; every key the decoder accepts re-encodes to itself; object paths
  * parse back into their date and key.
  */
-#include "buf.h"
-#include "callkey.h"
-#include "errors.h"
+#include "base/buf.h"
+#include "call/callkey.h"
+#include "base/errors.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * 'y' retention YAML, 'e' env file, 'c' customers JSON; anything else runs
  * the rest through every parser.
  */
-#include "config.h"
+#include "base/config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -17,10 +17,10 @@
  *  - a record appended afterwards does not replay, after the same records,
  *    on the next open.
  */
-#include "buf.h"
-#include "diskring.h"
-#include "errors.h"
-#include "journal.h"
+#include "base/buf.h"
+#include "store/diskring.h"
+#include "base/errors.h"
+#include "store/journal.h"
 
 #include <fcntl.h>
 #include <stdint.h>

@@ -4,9 +4,9 @@
  * '{' or '[' also go straight to the RTCP JSON parser. Accepted packets are
  * re-encoded and parsed again; the fields must survive.
  */
-#include "buf.h"
-#include "hep.h"
-#include "rtcp.h"
+#include "base/buf.h"
+#include "proto/hep.h"
+#include "proto/rtcp.h"
 
 #include <stdint.h>
 #include <stdlib.h>

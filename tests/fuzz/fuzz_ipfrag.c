@@ -9,8 +9,8 @@
  * capped), time step. Small bounds make eviction and timeouts happen; the
  * held bytes and datagrams must stay within them.
  */
-#include "ipfrag.h"
-#include "packet.h"
+#include "proto/ipfrag.h"
+#include "proto/packet.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -8,9 +8,9 @@
  *  - a record appended afterwards does not replay, after the same prefix, on
  *    the next open.
  */
-#include "buf.h"
-#include "errors.h"
-#include "journal.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "store/journal.h"
 
 #include <dirent.h>
 #include <fcntl.h>

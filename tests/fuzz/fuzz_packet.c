@@ -3,7 +3,7 @@
  * the link type, the rest is the frame. A decoded packet's payload must lie
  * inside the frame.
  */
-#include "packet.h"
+#include "proto/packet.h"
 
 #include <stdint.h>
 #include <stdlib.h>

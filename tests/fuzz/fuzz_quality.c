@@ -2,8 +2,8 @@
  * fuzz_quality: arbitrary bytes as an rtcp.json document, through the reader
  * (rtcpjson), the report builder (quality) and the JSON dump.
  */
-#include "quality.h"
-#include "rtcpjson.h"
+#include "call/quality.h"
+#include "call/rtcpjson.h"
 
 #include <stdint.h>
 #include <stdlib.h>

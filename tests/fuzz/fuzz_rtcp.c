@@ -3,8 +3,8 @@
  * is re-encoded (SR/RR, XR VoIP metrics) and parsed again; the report values
  * must survive the round trip.
  */
-#include "buf.h"
-#include "rtcp.h"
+#include "base/buf.h"
+#include "proto/rtcp.h"
 
 #include <stdint.h>
 #include <stdlib.h>

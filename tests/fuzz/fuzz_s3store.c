@@ -4,8 +4,8 @@
  * re-encode to exactly the same bytes (so nothing but what was written can
  * ever be uploaded), and its header alone must decode the same way.
  */
-#include "errors.h"
-#include "s3store.h"
+#include "base/errors.h"
+#include "store/s3store.h"
 
 #include <stdint.h>
 #include <stdlib.h>

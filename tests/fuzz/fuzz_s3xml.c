@@ -4,8 +4,8 @@
  * client relies on: on success every object has a key, sizes are >= -1 and the
  * counts match the arrays; on failure the outputs are empty.
  */
-#include "errors.h"
-#include "s3xml.h"
+#include "base/errors.h"
+#include "store/s3xml.h"
 
 #include <stdint.h>
 #include <stdlib.h>

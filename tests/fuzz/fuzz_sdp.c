@@ -1,7 +1,7 @@
 /*
  * fuzz_sdp: sv_sdp_parse plus every derived accessor.
  */
-#include "sdp.h"
+#include "proto/sdp.h"
 
 #include <stddef.h>
 #include <stdint.h>

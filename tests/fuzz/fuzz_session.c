@@ -6,9 +6,9 @@
  * call is completed and the engine freed: no crash, no leak, and the hooks
  * see contiguous log chunks and complete objects.
  */
-#include "buf.h"
-#include "rtcp.h"
-#include "session.h"
+#include "base/buf.h"
+#include "proto/rtcp.h"
+#include "call/session.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -13,8 +13,8 @@
  *   deterministic, and with normalize_path the canonical URI has no empty,
  *   "." or ".." segment.
  */
-#include "buf.h"
-#include "sigv4.h"
+#include "base/buf.h"
+#include "store/sigv4.h"
 
 #include <errno.h>
 #include <stdint.h>

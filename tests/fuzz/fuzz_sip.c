@@ -2,8 +2,8 @@
  * fuzz_sip: sv_sip_parse on the input, then the input as a stream through
  * sv_sip_frame/sv_sip_resync, parsing every framed message.
  */
-#include "errors.h"
-#include "sip.h"
+#include "base/errors.h"
+#include "proto/sip.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -11,8 +11,8 @@
  * time step. Small bounds make holes, evictions and expiry happen; the held
  * bytes and streams must stay within them.
  */
-#include "packet.h"
-#include "tcpreasm.h"
+#include "proto/packet.h"
+#include "proto/tcpreasm.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,9 +7,9 @@
  * the 4 address bytes first and zeros after. Every returned slice is read
  * so ASan checks it; the tracker is freed with calls still live.
  */
-#include "buf.h"
-#include "errors.h"
-#include "tracker.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "call/tracker.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -7,9 +7,9 @@
  *     prefix, for fixed-layout frames whose trailing bytes are ignored);
  *  3. the input as a raw payload of every frame type.
  */
-#include "buf.h"
-#include "errors.h"
-#include "wire.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/wire.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -17,10 +17,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "objstore.h"
-#include "s3.h"
-#include "s3store.h"
+#include "base/errors.h"
+#include "store/objstore.h"
+#include "store/s3.h"
+#include "store/s3store.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The S3 client (src/common/s3.c) against a real SigV4-checking S3 server:
+# The S3 client (src/common/store/s3.c) against a real SigV4-checking S3 server:
 # starts OpenStack Swift with s3api on loopback (tests/tools/swiftfixture.py),
 # exports its endpoint and credentials as SIPVAULT_S3_*, runs
 # $SV_TESTS_DIR/itest_s3, and stops Swift whatever happens.

@@ -1,4 +1,4 @@
-"""The S3 object store (spool + uploads, src/common/s3store.c) against Swift's s3api.
+"""The S3 object store (spool + uploads, src/common/store/s3store.c) against Swift's s3api.
 
 Starts Swift (tests/tools/swiftfixture.py), creates two buckets with boto3, runs
 $SV_TESTS_DIR/itest_s3store (puts land in S3; a bucket check with the right keys, a wrong

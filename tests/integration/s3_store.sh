@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The S3 object store (src/common/s3store.c: spool + uploads) against a real
+# The S3 object store (src/common/store/s3store.c: spool + uploads) against a real
 # SigV4-checking S3 server: see s3_store.py, which starts OpenStack Swift with
 # s3api (tests/tools/swiftfixture.py), runs $SV_TESTS_DIR/itest_s3store and
 # checks every object it put with boto3, byte for byte.

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "b64.h"
-#include "buf.h"
-#include "errors.h"
+#include "base/b64.h"
+#include "base/buf.h"
+#include "base/errors.h"
 #include "testutil.h"
 
 #include <stdlib.h>

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
+#include "base/buf.h"
+#include "base/errors.h"
 #include "testutil.h"
 
 #include <errno.h>

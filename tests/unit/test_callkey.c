@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "callkey.h"
-#include "errors.h"
+#include "base/buf.h"
+#include "call/callkey.h"
+#include "base/errors.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "cidr.h"
+#include "base/cidr.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "errors.h"
+#include "base/config.h"
+#include "base/errors.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

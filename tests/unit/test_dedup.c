@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dedup.h"
-#include "errors.h"
-#include "packet.h"
+#include "proto/dedup.h"
+#include "base/errors.h"
+#include "proto/packet.h"
 #include "testutil.h"
 
 #include <errno.h>

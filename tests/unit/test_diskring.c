@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "diskring.h"
-#include "errors.h"
-#include "journal.h"
+#include "base/buf.h"
+#include "store/diskring.h"
+#include "base/errors.h"
+#include "store/journal.h"
 #include "testutil.h"
 
 #include <errno.h>

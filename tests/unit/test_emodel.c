@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "emodel.h"
+#include "call/emodel.h"
 #include "testutil.h"
 
 #include <math.h>

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "gz.h"
+#include "base/errors.h"
+#include "base/gz.h"
 #include "testutil.h"
 
 #include <stdio.h>

@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "hep.h"
-#include "rtcp.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/hep.h"
+#include "proto/rtcp.h"
 #include "testutil.h"
 
 #include <errno.h>

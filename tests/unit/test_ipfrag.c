@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "ipfrag.h"
-#include "packet.h"
-#include "sip.h"
+#include "base/errors.h"
+#include "proto/ipfrag.h"
+#include "proto/packet.h"
+#include "proto/sip.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "jsonw.h"
+#include "base/jsonw.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "testutil.h"
 
 #include <errno.h>

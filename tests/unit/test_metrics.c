@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "base/metrics.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "objstore.h"
+#include "base/errors.h"
+#include "store/objstore.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "gz.h"
-#include "packet.h"
+#include "base/errors.h"
+#include "base/gz.h"
+#include "proto/packet.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "gz.h"
-#include "packet.h"
-#include "pcapfile.h"
+#include "base/errors.h"
+#include "base/gz.h"
+#include "proto/packet.h"
+#include "proto/pcapfile.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

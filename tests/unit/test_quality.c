@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "emodel.h"
-#include "quality.h"
+#include "call/emodel.h"
+#include "call/quality.h"
 #include "testutil.h"
 
 #include <errno.h>

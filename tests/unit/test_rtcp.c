@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "rtcp.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/rtcp.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "gz.h"
-#include "rtcpjson.h"
+#include "base/errors.h"
+#include "base/gz.h"
+#include "call/rtcpjson.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "rtpstats.h"
-#include "session.h"
+#include "base/errors.h"
+#include "proto/rtpstats.h"
+#include "call/session.h"
 #include "testutil.h"
 
 #include <errno.h>

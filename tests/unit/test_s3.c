@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "s3.h"
-#include "sigv4.h"
+#include "base/errors.h"
+#include "store/s3.h"
+#include "store/sigv4.h"
 #include "testutil.h"
 
 #include <curl/curl.h>

@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "journal.h"
-#include "objstore.h"
-#include "s3store.h"
+#include "base/errors.h"
+#include "store/journal.h"
+#include "store/objstore.h"
+#include "store/s3store.h"
 #include "testutil.h"
 
 #include <dirent.h>

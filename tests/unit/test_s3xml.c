@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "s3xml.h"
+#include "base/errors.h"
+#include "store/s3xml.h"
 #include "testutil.h"
 
 #include <errno.h>

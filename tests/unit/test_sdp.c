@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "sdp.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/sdp.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

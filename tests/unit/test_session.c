@@ -4,14 +4,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "gz.h"
-#include "packet.h"
-#include "sip.h"
-#include "quality.h"
-#include "rtcp.h"
-#include "rtcpjson.h"
-#include "session.h"
+#include "base/errors.h"
+#include "base/gz.h"
+#include "proto/packet.h"
+#include "proto/sip.h"
+#include "call/quality.h"
+#include "proto/rtcp.h"
+#include "call/rtcpjson.h"
+#include "call/session.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "sigv4.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "store/sigv4.h"
 #include "testutil.h"
 
 #include <dirent.h>

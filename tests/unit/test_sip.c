@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
-#include "sdp.h"
-#include "sip.h"
+#include "base/buf.h"
+#include "base/errors.h"
+#include "proto/sdp.h"
+#include "proto/sip.h"
 #include "testutil.h"
 
 #include <dirent.h>

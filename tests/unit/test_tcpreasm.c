@@ -4,12 +4,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "dedup.h"
-#include "errors.h"
-#include "ipfrag.h"
-#include "packet.h"
-#include "sip.h"
-#include "tcpreasm.h"
+#include "proto/dedup.h"
+#include "base/errors.h"
+#include "proto/ipfrag.h"
+#include "proto/packet.h"
+#include "proto/sip.h"
+#include "proto/tcpreasm.h"
 #include "testutil.h"
 
 #include <errno.h>

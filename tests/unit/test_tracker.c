@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "errors.h"
-#include "packet.h"
-#include "rtcp.h"
-#include "tracker.h"
+#include "base/errors.h"
+#include "proto/packet.h"
+#include "proto/rtcp.h"
+#include "call/tracker.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

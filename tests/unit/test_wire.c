@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "errors.h"
+#include "base/buf.h"
+#include "base/errors.h"
 #include "testutil.h"
-#include "wire.h"
+#include "proto/wire.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #ifndef SV_TESTUTIL_H
 #define SV_TESTUTIL_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stddef.h>
 
