@@ -11,7 +11,7 @@
 #include "store/s3store.h"
 
 #include "base/errors.h"
-#include "store/journal.h"
+#include "base/crc32c.h"
 #include "base/log.h"
 
 #include <dirent.h>
