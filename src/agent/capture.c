@@ -371,8 +371,7 @@ static void slice_log_file(struct capture *c)
 {
 	FILE *f = fopen(c->conf->log_file, "r");
 	if (f == NULL) {
-		log_warnx("--read: cannot open log_file %s: %s", c->conf->log_file,
-		          strerror(errno));
+		log_warn("--read: cannot open log_file %s", c->conf->log_file);
 		return;
 	}
 	char *line = NULL;

@@ -236,7 +236,7 @@ static void hep_read_cb(evutil_socket_t fd, short what, void *arg)
 		n = recvmmsg(fd, msgs, HEP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warnx("HEP socket: receive failed: %s", strerror(errno));
+				log_warn("HEP socket: receive failed");
 			break;
 		}
 		for (int i = 0; i < n; i++) {

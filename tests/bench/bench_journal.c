@@ -9,6 +9,7 @@
  * speed. Not a test: run by `make bench`.
  */
 #include "base/buf.h"
+#include "base/crc32c.h"
 #include "base/errors.h"
 #include "store/journal.h"
 

@@ -20,7 +20,7 @@
 #include "base/buf.h"
 #include "store/diskring.h"
 #include "base/errors.h"
-#include "store/journal.h"
+#include "base/crc32c.h"
 
 #include <fcntl.h>
 #include <stdint.h>

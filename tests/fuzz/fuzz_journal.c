@@ -9,6 +9,7 @@
  *    the next open.
  */
 #include "base/buf.h"
+#include "base/crc32c.h"
 #include "base/errors.h"
 #include "store/journal.h"
 

@@ -7,7 +7,6 @@
 #include "base/buf.h"
 #include "store/diskring.h"
 #include "base/errors.h"
-#include "store/journal.h"
 #include "testutil.h"
 
 #include <errno.h>

@@ -164,40 +164,6 @@ static void make_payload(uint8_t *p, size_t len, unsigned i)
 		p[k] = (uint8_t)(i * 31 + k * 7 + (k >> 8));
 }
 
-/* ------------------------------------------------------------ CRC */
-
-static void test_crc32c_vectors(void **state)
-{
-	uint8_t b[32];
-	memset(b, 0, sizeof(b));
-	assert_int_equal(sv_crc32c(0, b, 32), 0x8A9136AA);
-	memset(b, 0xff, sizeof(b));
-	assert_int_equal(sv_crc32c(0, b, 32), 0x62A8AB43);
-	for (int i = 0; i < 32; i++)
-		b[i] = (uint8_t)i;
-	assert_int_equal(sv_crc32c(0, b, 32), 0x46DD794E);
-	for (int i = 0; i < 32; i++)
-		b[i] = (uint8_t)(31 - i);
-	assert_int_equal(sv_crc32c(0, b, 32), 0x113FDB5C); /* RFC 3720 B.4, descending */
-	assert_int_equal(sv_crc32c(0, "123456789", 9), 0xE3069283);
-	assert_int_equal(sv_crc32c(0, "", 0), 0);
-	/* chaining at every split point, with unaligned starts */
-	uint8_t big[301];
-	for (int i = 0; i < 301; i++)
-		big[i] = (uint8_t)(i * 13 + 5);
-	uint32_t whole = sv_crc32c(0, big + 1, 300);
-	for (size_t k = 0; k <= 300; k++)
-		assert_int_equal(sv_crc32c(sv_crc32c(0, big + 1, k), big + 1 + k, 300 - k), whole);
-	/* against a bitwise reference */
-	uint32_t c = 0xffffffff;
-	for (int i = 1; i < 301; i++) {
-		c ^= big[i];
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-	}
-	assert_int_equal(~c, whole);
-}
-
 /* ------------------------------------------------------------ round trip */
 
 static void test_round_trip_many_segments(void **state)
@@ -926,7 +892,6 @@ static void test_unwritable_directory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_crc32c_vectors),
 	    cmocka_unit_test(test_round_trip_many_segments),
 	    cmocka_unit_test(test_torn_tail_every_offset),
 	    cmocka_unit_test(test_corrupt_older_segment),

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "base/errors.h"
-#include "store/journal.h"
+#include "base/crc32c.h"
 #include "store/objstore.h"
 #include "store/s3store.h"
 #include "testutil.h"

@@ -1,5 +1,6 @@
 /*
- * hash.h - the 64-bit hashing the in-memory tables share (tracker, dedup).
+ * hash.h - the 64-bit hashing the in-memory tables share (tracker, session,
+ * dedup, ipfrag, tcpreasm, objstore).
  * Not cryptographic: tables that face attacker-chosen keys seed it with a
  * per-process random-ish value.
  */

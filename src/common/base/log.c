@@ -60,10 +60,9 @@ const char *sv_log_level_name(enum sv_log_level level)
 	return "?";
 }
 
-void sv_log_vwrite(enum sv_log_level level, const char *fmt, va_list ap)
+/* Writes one line; msg is modified (line breaks become spaces). */
+static void emit(enum sv_log_level level, char *msg)
 {
-	char msg[2048];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* Keep one event on one line whatever the message holds. */
 	for (char *p = msg; *p != '\0'; p++)
 		if (*p == '\n' || *p == '\r')
@@ -84,12 +83,39 @@ void sv_log_vwrite(enum sv_log_level level, const char *fmt, va_list ap)
 	        sv_log_level_name(level), log_prog, msg);
 }
 
+void sv_log_vwrite(enum sv_log_level level, const char *fmt, va_list ap)
+{
+	int saved = errno;
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	emit(level, msg);
+	errno = saved;
+}
+
 void sv_log_write(enum sv_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	sv_log_vwrite(level, fmt, ap);
 	va_end(ap);
+}
+
+void sv_log_write_errno(enum sv_log_level level, int errnum, const char *fmt, ...)
+{
+	int saved = errno;
+	char msg[2048 + 256], why[200];
+	va_list ap;
+
+	/* the message is cut as sv_log_write() cuts it; the errno text always fits */
+	va_start(ap, fmt);
+	vsnprintf(msg, 2048, fmt, ap);
+	va_end(ap);
+	/* strerror_r (GNU: may return a static string instead of filling why) */
+	const char *text = strerror_r(errnum < 0 ? -errnum : errnum, why, sizeof(why));
+	size_t n = strlen(msg);
+	snprintf(msg + n, sizeof(msg) - n, ": %s", text);
+	emit(level, msg);
+	errno = saved;
 }
 
 static void route_event_log(int severity, const char *msg)

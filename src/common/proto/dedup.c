@@ -2,13 +2,16 @@
  * dedup.c - duplicate packet suppression. See dedup.h.
  *
  * Fingerprints sit in a ring in arrival order (the oldest expires or is
- * evicted first) and are found through a chained hash table whose chains
- * are ring indexes.
+ * evicted first) and are found through base/htable.h: each ring slot is a
+ * node whose hash is the fingerprint itself, so the table's own hash
+ * comparison is the fingerprint comparison. The slot array is sized to the
+ * ring up front and never grows (the count never exceeds the ring size).
  */
 #include "proto/dedup.h"
 
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/htable.h"
 #include "proto/packet.h"
 
 #include <errno.h>
@@ -17,16 +20,15 @@
 #include <sys/socket.h>
 
 struct entry {
-	uint64_t fp;
+	struct sv_hnode node; /* in d->table; node.hash is the fingerprint */
 	uint64_t ts;
-	int32_t next; /* next ring index in the bucket chain, -1 at the end */
 };
 
 struct sv_dedup {
 	struct sv_dedup_config cfg;
 	struct entry *ring;
-	int32_t *buckets;
-	uint32_t cap; /* ring size and bucket count, a power of two */
+	struct sv_htable table;
+	uint32_t cap; /* ring size and slot count, a power of two */
 	uint32_t head;
 	uint32_t count;
 	struct sv_dedup_stats st;
@@ -55,13 +57,14 @@ struct sv_dedup *sv_dedup_new(const struct sv_dedup_config *cfg)
 		cap <<= 1;
 	d->cap = cap;
 	d->ring = calloc(cap, sizeof(*d->ring));
-	d->buckets = malloc(cap * sizeof(*d->buckets));
-	if (d->ring == NULL || d->buckets == NULL) {
+	d->table.min_slots = cap;
+	/* Allocate the slot array now (an insert then never fails): link and
+	 * unlink one ring slot. */
+	if (d->ring == NULL || sv_htable_insert(&d->table, &d->ring[0].node, 0) != 0) {
 		sv_dedup_free(d);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < cap; i++)
-		d->buckets[i] = -1;
+	sv_htable_remove(&d->table, &d->ring[0].node);
 	return d;
 }
 
@@ -70,7 +73,7 @@ void sv_dedup_free(struct sv_dedup *d)
 	if (d == NULL)
 		return;
 	free(d->ring);
-	free(d->buckets);
+	sv_htable_release(&d->table);
 	free(d);
 }
 
@@ -145,12 +148,7 @@ uint64_t sv_dedup_fingerprint(const struct sv_packet *p)
 
 static void drop_oldest(struct sv_dedup *d)
 {
-	uint32_t i = d->head;
-	int32_t *pp = &d->buckets[d->ring[i].fp & (d->cap - 1)];
-	while (*pp != -1 && *pp != (int32_t)i)
-		pp = &d->ring[*pp].next;
-	if (*pp == (int32_t)i)
-		*pp = d->ring[i].next;
+	sv_htable_remove(&d->table, &d->ring[d->head].node);
 	d->head = (d->head + 1) & (d->cap - 1);
 	d->count--;
 }
@@ -172,9 +170,10 @@ int sv_dedup_check(struct sv_dedup *d, const struct sv_packet *p, uint64_t now_n
 		drop_oldest(d);
 	}
 	uint64_t fp = sv_dedup_fingerprint(p);
-	uint32_t b = (uint32_t)(fp & (d->cap - 1));
-	for (int32_t i = d->buckets[b]; i != -1; i = d->ring[i].next) {
-		if (d->ring[i].fp == fp && within(now_ns, d->ring[i].ts, d->cfg.window_ns)) {
+	for (struct sv_hnode *n = sv_htable_first(&d->table, fp); n != NULL;
+	     n = sv_htable_next(n, fp)) {
+		const struct entry *e = sv_container_of(n, struct entry, node);
+		if (within(now_ns, e->ts, d->cfg.window_ns)) {
 			d->st.duplicates++;
 			return 1;
 		}
@@ -184,10 +183,9 @@ int sv_dedup_check(struct sv_dedup *d, const struct sv_packet *p, uint64_t now_n
 		d->st.evicted++;
 	}
 	uint32_t at = (d->head + d->count) & (d->cap - 1);
-	d->ring[at].fp = fp;
 	d->ring[at].ts = now_ns;
-	d->ring[at].next = d->buckets[b];
-	d->buckets[b] = (int32_t)at;
+	/* cannot fail: the slot array exists since sv_dedup_new() */
+	(void)sv_htable_insert(&d->table, &d->ring[at].node, fp);
 	d->count++;
 	return 0;
 }

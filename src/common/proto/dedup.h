@@ -18,8 +18,8 @@
  * it is read from the IP header found in p->frame just before the transport
  * header (left out when p->frame is NULL or no matching header is there).
  *
- * Memory is bounded by max_entries fingerprints (16 bytes each plus a bucket
- * index); when full the oldest is forgotten (counted in evicted) even if it
+ * Memory is bounded by max_entries fingerprints (32 bytes each plus an
+ * 8-byte hash slot); when full the oldest is forgotten (counted in evicted) even if it
  * is still inside the window. Two different packets with the same 64-bit
  * fingerprint within the window would be taken for duplicates (probability
  * about n/2^64 per packet).

@@ -1,20 +1,23 @@
 /*
  * ipfrag.c - IPv4/IPv6 fragment reassembly. See ipfrag.h.
  *
- * Datagrams in progress live in a chained hash table and, in order of their
- * first fragment, on a doubly-linked age list (the head is the oldest: the
- * first to time out and the first to evict). Each keeps its fragments in an
+ * Datagrams in progress live in a hash table (base/htable.h) and, in order
+ * of their first fragment, on an age list (a TAILQ whose head is the oldest:
+ * the first to time out and the first to evict). Each keeps its fragments in an
  * array sorted by offset; completion is checked by walking it.
  */
 #include "proto/ipfrag.h"
 
 #include "base/buf.h"
 #include "base/errors.h"
+#include "base/hash.h"
+#include "base/htable.h"
 #include "proto/packet.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #define MAX_DATAGRAM 65535u
@@ -33,7 +36,6 @@ struct dgram {
 	uint8_t src[16];
 	uint8_t dst[16];
 
-	uint64_t hash;
 	uint64_t created_ns;
 	int dead;       /* discarded: absorbs later fragments until timeout */
 	int have_last;  /* the fragment without MF was seen */
@@ -43,15 +45,14 @@ struct dgram {
 	unsigned nfrags;
 	unsigned capfrags;
 
-	struct dgram *hnext;         /* hash chain */
-	struct dgram *older, *newer; /* age list */
+	struct sv_hnode node;   /* in f->table, under the key's hash */
+	TAILQ_ENTRY(dgram) age; /* f->ages, oldest first */
 };
 
 struct sv_ipfrag {
 	struct sv_ipfrag_config cfg;
-	struct dgram **buckets;
-	size_t nbuckets; /* power of two */
-	struct dgram *oldest, *newest;
+	struct sv_htable table;
+	TAILQ_HEAD(, dgram) ages;
 	unsigned count;
 	size_t bytes;
 	struct sv_buf out;
@@ -84,15 +85,11 @@ struct sv_ipfrag *sv_ipfrag_new(const struct sv_ipfrag_config *cfg)
 		if (cfg->timeout_ns)
 			f->cfg.timeout_ns = cfg->timeout_ns;
 	}
-	size_t nb = 16;
-	while (nb < f->cfg.max_datagrams && nb < (1u << 20))
-		nb <<= 1;
-	f->buckets = calloc(nb, sizeof(*f->buckets));
-	if (f->buckets == NULL) {
-		free(f);
-		return NULL;
-	}
-	f->nbuckets = nb;
+	/* Sized so that the table never grows below max_datagrams. */
+	f->table.min_slots = 16;
+	while (f->table.min_slots < f->cfg.max_datagrams && f->table.min_slots < (1u << 20))
+		f->table.min_slots <<= 1;
+	TAILQ_INIT(&f->ages);
 	sv_buf_init(&f->out);
 	return f;
 }
@@ -111,19 +108,8 @@ static void free_frags(struct sv_ipfrag *f, struct dgram *d)
 /* Unlinks d from the table and the age list and frees it. */
 static void remove_dgram(struct sv_ipfrag *f, struct dgram *d)
 {
-	struct dgram **pp = &f->buckets[d->hash & (f->nbuckets - 1)];
-	while (*pp != NULL && *pp != d)
-		pp = &(*pp)->hnext;
-	if (*pp == d)
-		*pp = d->hnext;
-	if (d->older != NULL)
-		d->older->newer = d->newer;
-	else
-		f->oldest = d->newer;
-	if (d->newer != NULL)
-		d->newer->older = d->older;
-	else
-		f->newest = d->older;
+	sv_htable_remove(&f->table, &d->node);
+	TAILQ_REMOVE(&f->ages, d, age);
 	free_frags(f, d);
 	f->count--;
 	free(d);
@@ -133,9 +119,10 @@ void sv_ipfrag_free(struct sv_ipfrag *f)
 {
 	if (f == NULL)
 		return;
-	while (f->oldest != NULL)
-		remove_dgram(f, f->oldest);
-	free(f->buckets);
+	struct dgram *d;
+	while ((d = TAILQ_FIRST(&f->ages)) != NULL)
+		remove_dgram(f, d);
+	sv_htable_release(&f->table);
 	sv_buf_release(&f->out);
 	free(f);
 }
@@ -152,8 +139,8 @@ void sv_ipfrag_expire(struct sv_ipfrag *f, uint64_t now_ns)
 {
 	if (f == NULL)
 		return;
-	while (f->oldest != NULL) {
-		struct dgram *d = f->oldest;
+	struct dgram *d;
+	while ((d = TAILQ_FIRST(&f->ages)) != NULL) {
 		if (now_ns >= d->created_ns && now_ns - d->created_ns < f->cfg.timeout_ns)
 			break;
 		if (now_ns < d->created_ns && d->created_ns - now_ns < f->cfg.timeout_ns)
@@ -167,9 +154,9 @@ void sv_ipfrag_expire(struct sv_ipfrag *f, uint64_t now_ns)
 /* Evicts the oldest datagram other than keep; returns 0 when there is none. */
 static int evict_one(struct sv_ipfrag *f, const struct dgram *keep)
 {
-	struct dgram *d = f->oldest;
-	if (d == keep)
-		d = d->newer;
+	struct dgram *d = TAILQ_FIRST(&f->ages);
+	if (d != NULL && d == keep)
+		d = TAILQ_NEXT(d, age);
 	if (d == NULL)
 		return 0;
 	if (!d->dead)
@@ -181,28 +168,25 @@ static int evict_one(struct sv_ipfrag *f, const struct dgram *keep)
 static uint64_t key_hash(const struct sv_ipfrag *f, int family, uint8_t proto, uint32_t id,
                          const uint8_t *src, const uint8_t *dst)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)f;
-	uint8_t k[40];
+	uint8_t k[38];
 	k[0] = (uint8_t)family;
 	k[1] = proto;
 	sv_put_be32(k + 2, id);
 	memcpy(k + 6, src, 16);
 	memcpy(k + 22, dst, 16);
-	for (size_t i = 0; i < 38; i++) {
-		h ^= k[i];
-		h *= 1099511628211ull;
-	}
-	return h ^ (h >> 29);
+	/* seeded with the instance's address: per process, not guessable offline */
+	return sv_hash_bytes((uint64_t)(uintptr_t)f, k, sizeof(k));
 }
 
 static struct dgram *find_or_create(struct sv_ipfrag *f, const struct sv_packet *p, uint64_t now_ns,
                                     int *err)
 {
 	uint64_t h = key_hash(f, p->family, p->proto, p->frag_id, p->src, p->dst);
-	for (struct dgram *d = f->buckets[h & (f->nbuckets - 1)]; d != NULL; d = d->hnext) {
-		if (d->hash == h && d->family == p->family && d->proto == p->proto &&
-		    d->id == p->frag_id && memcmp(d->src, p->src, 16) == 0 &&
-		    memcmp(d->dst, p->dst, 16) == 0)
+	for (struct sv_hnode *n = sv_htable_first(&f->table, h); n != NULL;
+	     n = sv_htable_next(n, h)) {
+		struct dgram *d = sv_container_of(n, struct dgram, node);
+		if (d->family == p->family && d->proto == p->proto && d->id == p->frag_id &&
+		    memcmp(d->src, p->src, 16) == 0 && memcmp(d->dst, p->dst, 16) == 0)
 			return d;
 	}
 	while (f->count >= f->cfg.max_datagrams && evict_one(f, NULL))
@@ -217,17 +201,13 @@ static struct dgram *find_or_create(struct sv_ipfrag *f, const struct sv_packet 
 	d->id = p->frag_id;
 	memcpy(d->src, p->src, 16);
 	memcpy(d->dst, p->dst, 16);
-	d->hash = h;
 	d->created_ns = now_ns;
-	size_t b = h & (f->nbuckets - 1);
-	d->hnext = f->buckets[b];
-	f->buckets[b] = d;
-	d->older = f->newest;
-	if (f->newest != NULL)
-		f->newest->newer = d;
-	else
-		f->oldest = d;
-	f->newest = d;
+	if (sv_htable_insert(&f->table, &d->node, h) != 0) {
+		free(d);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&f->ages, d, age);
 	f->count++;
 	return d;
 }

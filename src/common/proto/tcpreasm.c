@@ -1,29 +1,34 @@
 /*
  * tcpreasm.c - TCP stream reassembly and SIP framing. See tcpreasm.h.
  *
- * Streams live in a chained hash table and on an LRU list (head = least
- * recently active: first to expire, first to evict). Streams with a hole are
- * also on a second list so expiry only visits those. Each stream has:
+ * Streams live in a hash table (base/htable.h) and on an LRU TAILQ (head =
+ * least recently active: first to expire, first to evict). Streams with a
+ * hole are also on a second list so expiry only visits those. Each stream
+ * has:
  *   - pending: in-order bytes not yet framed (the start of an incomplete
  *     message), as a buffer with a read offset;
- *   - ooo: segments ahead of next_seq, sorted, non-overlapping.
+ *   - ooo: segments ahead of next_seq, a TAILQ sorted by sequence number,
+ *     non-overlapping.
  */
 #include "proto/tcpreasm.h"
 
 #include "base/buf.h"
 #include "base/errors.h"
+#include "base/hash.h"
+#include "base/htable.h"
 #include "proto/packet.h"
 #include "proto/sip.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 struct seg {
 	uint32_t seq;
 	uint32_t len;
-	struct seg *next;
+	TAILQ_ENTRY(seg) link;
 	uint8_t data[];
 };
 
@@ -32,7 +37,6 @@ struct stream {
 	uint8_t src[16];
 	uint8_t dst[16];
 	uint16_t sport, dport;
-	uint64_t hash;
 
 	uint32_t next_seq; /* next in-order byte */
 	uint32_t isn;      /* ISN + 1 when a SYN was seen */
@@ -44,25 +48,24 @@ struct stream {
 	uint8_t *pbuf;    /* pending bytes pbuf[poff, plen) */
 	size_t poff, plen, pcap;
 
-	struct seg *ooo;
+	TAILQ_HEAD(, seg) ooo;
 	size_t ooo_charged;
 	uint64_t hole_since;
 	int in_holes;
 
 	uint64_t last_ns;
-	struct stream *hnext;
-	struct stream *lprev, *lnext;  /* LRU */
-	struct stream *hprev, *hlnext; /* holes list */
+	struct sv_hnode node;     /* t->table, under the 4-tuple's hash */
+	TAILQ_ENTRY(stream) lru;  /* t->lru */
+	LIST_ENTRY(stream) holes; /* t->holes, while in_holes */
 };
 
 struct sv_tcpreasm {
 	struct sv_tcpreasm_config cfg;
 	sv_tcpreasm_cb cb;
 	void *arg;
-	struct stream **buckets;
-	size_t nbuckets;
-	struct stream *lru_head, *lru_tail;
-	struct stream *holes;
+	struct sv_htable table;
+	TAILQ_HEAD(, stream) lru;
+	LIST_HEAD(, stream) holes;
 	unsigned count;
 	size_t bytes;
 	struct sv_tcpreasm_stats st;
@@ -103,15 +106,12 @@ struct sv_tcpreasm *sv_tcpreasm_new(const struct sv_tcpreasm_config *cfg, sv_tcp
 		if (cfg->hole_timeout_ns)
 			t->cfg.hole_timeout_ns = cfg->hole_timeout_ns;
 	}
-	size_t nb = 16;
-	while (nb < t->cfg.max_streams && nb < (1u << 20))
-		nb <<= 1;
-	t->buckets = calloc(nb, sizeof(*t->buckets));
-	if (t->buckets == NULL) {
-		free(t);
-		return NULL;
-	}
-	t->nbuckets = nb;
+	/* Sized so that the table never grows below max_streams. */
+	t->table.min_slots = 16;
+	while (t->table.min_slots < t->cfg.max_streams && t->table.min_slots < (1u << 20))
+		t->table.min_slots <<= 1;
+	TAILQ_INIT(&t->lru);
+	LIST_INIT(&t->holes);
 	t->cb = cb;
 	t->arg = arg;
 	return t;
@@ -126,15 +126,10 @@ static size_t stream_bytes(const struct stream *s)
 
 static void holes_unlink(struct sv_tcpreasm *t, struct stream *s)
 {
+	(void)t;
 	if (!s->in_holes)
 		return;
-	if (s->hprev != NULL)
-		s->hprev->hlnext = s->hlnext;
-	else
-		t->holes = s->hlnext;
-	if (s->hlnext != NULL)
-		s->hlnext->hprev = s->hprev;
-	s->hprev = s->hlnext = NULL;
+	LIST_REMOVE(s, holes);
 	s->in_holes = 0;
 	s->hole_since = 0;
 }
@@ -145,42 +140,14 @@ static void holes_link(struct sv_tcpreasm *t, struct stream *s, uint64_t now_ns)
 		return;
 	s->hole_since = now_ns;
 	s->in_holes = 1;
-	s->hprev = NULL;
-	s->hlnext = t->holes;
-	if (t->holes != NULL)
-		t->holes->hprev = s;
-	t->holes = s;
-}
-
-static void lru_unlink(struct sv_tcpreasm *t, struct stream *s)
-{
-	if (s->lprev != NULL)
-		s->lprev->lnext = s->lnext;
-	else
-		t->lru_head = s->lnext;
-	if (s->lnext != NULL)
-		s->lnext->lprev = s->lprev;
-	else
-		t->lru_tail = s->lprev;
-	s->lprev = s->lnext = NULL;
-}
-
-static void lru_append(struct sv_tcpreasm *t, struct stream *s)
-{
-	s->lprev = t->lru_tail;
-	s->lnext = NULL;
-	if (t->lru_tail != NULL)
-		t->lru_tail->lnext = s;
-	else
-		t->lru_head = s;
-	t->lru_tail = s;
+	LIST_INSERT_HEAD(&t->holes, s, holes);
 }
 
 static void free_ooo(struct sv_tcpreasm *t, struct stream *s)
 {
-	while (s->ooo != NULL) {
-		struct seg *g = s->ooo;
-		s->ooo = g->next;
+	struct seg *g;
+	while ((g = TAILQ_FIRST(&s->ooo)) != NULL) {
+		TAILQ_REMOVE(&s->ooo, g, link);
 		free(g);
 	}
 	t->bytes -= s->ooo_charged;
@@ -207,12 +174,8 @@ static void remove_stream(struct sv_tcpreasm *t, struct stream *s, uint64_t *cou
 	}
 	free_ooo(t, s);
 	holes_unlink(t, s);
-	lru_unlink(t, s);
-	struct stream **pp = &t->buckets[s->hash & (t->nbuckets - 1)];
-	while (*pp != NULL && *pp != s)
-		pp = &(*pp)->hnext;
-	if (*pp == s)
-		*pp = s->hnext;
+	TAILQ_REMOVE(&t->lru, s, lru);
+	sv_htable_remove(&t->table, &s->node);
 	free(s->pbuf);
 	free(s);
 	t->count--;
@@ -222,9 +185,10 @@ void sv_tcpreasm_free(struct sv_tcpreasm *t)
 {
 	if (t == NULL)
 		return;
-	while (t->lru_head != NULL)
-		remove_stream(t, t->lru_head, NULL);
-	free(t->buckets);
+	struct stream *s;
+	while ((s = TAILQ_FIRST(&t->lru)) != NULL)
+		remove_stream(t, s, NULL);
+	sv_htable_release(&t->table);
 	free(t);
 }
 
@@ -237,12 +201,8 @@ static uint64_t key_hash(const struct sv_tcpreasm *t, int family, const uint8_t 
 	memcpy(k + 17, dst, 16);
 	sv_put_be16(k + 33, sport);
 	sv_put_be16(k + 35, dport);
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)t;
-	for (size_t i = 0; i < sizeof(k); i++) {
-		h ^= k[i];
-		h *= 1099511628211ull;
-	}
-	return h ^ (h >> 31);
+	/* seeded with the instance's address: per process, not guessable offline */
+	return sv_hash_bytes((uint64_t)(uintptr_t)t, k, sizeof(k));
 }
 
 static struct stream *lookup(struct sv_tcpreasm *t, int family, const uint8_t *src,
@@ -251,19 +211,22 @@ static struct stream *lookup(struct sv_tcpreasm *t, int family, const uint8_t *s
 	uint64_t h = key_hash(t, family, src, dst, sport, dport);
 	if (hout != NULL)
 		*hout = h;
-	for (struct stream *s = t->buckets[h & (t->nbuckets - 1)]; s != NULL; s = s->hnext)
-		if (s->hash == h && s->family == family && s->sport == sport && s->dport == dport &&
+	for (struct sv_hnode *n = sv_htable_first(&t->table, h); n != NULL;
+	     n = sv_htable_next(n, h)) {
+		struct stream *s = sv_container_of(n, struct stream, node);
+		if (s->family == family && s->sport == sport && s->dport == dport &&
 		    memcmp(s->src, src, 16) == 0 && memcmp(s->dst, dst, 16) == 0)
 			return s;
+	}
 	return NULL;
 }
 
 /* Evicts the least recently active stream other than keep; 0 when none. */
 static int evict_one(struct sv_tcpreasm *t, const struct stream *keep)
 {
-	struct stream *s = t->lru_head;
-	if (s == keep)
-		s = s->lnext;
+	struct stream *s = TAILQ_FIRST(&t->lru);
+	if (s != NULL && s == keep)
+		s = TAILQ_NEXT(s, lru);
 	if (s == NULL)
 		return 0;
 	remove_stream(t, s, &t->st.streams_evicted);
@@ -283,13 +246,14 @@ static struct stream *create(struct sv_tcpreasm *t, const struct sv_packet *p, u
 	memcpy(s->dst, p->dst, 16);
 	s->sport = p->sport;
 	s->dport = p->dport;
-	s->hash = h;
 	s->next_seq = next_seq;
 	s->last_ns = now_ns;
-	size_t b = h & (t->nbuckets - 1);
-	s->hnext = t->buckets[b];
-	t->buckets[b] = s;
-	lru_append(t, s);
+	TAILQ_INIT(&s->ooo);
+	if (sv_htable_insert(&t->table, &s->node, h) != 0) {
+		free(s);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&t->lru, s, lru);
 	t->count++;
 	t->st.streams_opened++;
 	return s;
@@ -422,11 +386,11 @@ static int append(struct sv_tcpreasm *t, struct stream *s, const uint8_t *p, siz
 /* Moves queued segments that are now in order into pending. */
 static int drain(struct sv_tcpreasm *t, struct stream *s)
 {
-	while (s->ooo != NULL && sdiff(s->ooo->seq, s->next_seq) <= 0) {
-		struct seg *g = s->ooo;
+	struct seg *g;
+	while ((g = TAILQ_FIRST(&s->ooo)) != NULL && sdiff(g->seq, s->next_seq) <= 0) {
 		uint32_t have = (uint32_t)sdiff(s->next_seq, g->seq); /* already in */
 		int rc = 0;
-		s->ooo = g->next;
+		TAILQ_REMOVE(&s->ooo, g, link);
 		s->ooo_charged -= g->len + SV_TCPREASM_SEG_OVERHEAD;
 		t->bytes -= g->len + SV_TCPREASM_SEG_OVERHEAD;
 		if (have < g->len) {
@@ -449,8 +413,8 @@ static int drain(struct sv_tcpreasm *t, struct stream *s)
 static int skip_hole(struct sv_tcpreasm *t, struct stream *s)
 {
 	uint32_t target;
-	if (s->ooo != NULL)
-		target = s->ooo->seq;
+	if (!TAILQ_EMPTY(&s->ooo))
+		target = TAILQ_FIRST(&s->ooo)->seq;
 	else if (s->fin_seen && sdiff(s->fin_seq, s->next_seq) > 0)
 		target = s->fin_seq;
 	else
@@ -465,7 +429,7 @@ static int skip_hole(struct sv_tcpreasm *t, struct stream *s)
 
 static void update_hole(struct sv_tcpreasm *t, struct stream *s, uint64_t now_ns)
 {
-	int hole = s->ooo != NULL || (s->fin_seen && sdiff(s->fin_seq, s->next_seq) > 0);
+	int hole = !TAILQ_EMPTY(&s->ooo) || (s->fin_seen && sdiff(s->fin_seq, s->next_seq) > 0);
 	if (hole)
 		holes_link(t, s, now_ns);
 	else
@@ -476,10 +440,9 @@ static void update_hole(struct sv_tcpreasm *t, struct stream *s, uint64_t now_ns
 static int queue(struct sv_tcpreasm *t, struct stream *s, uint32_t seq, const uint8_t *p,
                  uint32_t len)
 {
-	struct seg **pp = &s->ooo;
+	struct seg *e = TAILQ_FIRST(&s->ooo); /* the first queued segment not behind seq */
 	int queued = 0;
 	while (len > 0) {
-		struct seg *e = *pp;
 		uint32_t piece = len;
 		if (e != NULL) {
 			int32_t before = sdiff(e->seq, seq);
@@ -493,7 +456,7 @@ static int queue(struct sv_tcpreasm *t, struct stream *s, uint32_t seq, const ui
 					p += ov;
 					len -= ov;
 				}
-				pp = &e->next;
+				e = TAILQ_NEXT(e, link);
 				continue;
 			}
 			if ((uint32_t)before < piece)
@@ -505,9 +468,10 @@ static int queue(struct sv_tcpreasm *t, struct stream *s, uint32_t seq, const ui
 		g->seq = seq;
 		g->len = piece;
 		memcpy(g->data, p, piece);
-		g->next = e;
-		*pp = g;
-		pp = &g->next;
+		if (e != NULL)
+			TAILQ_INSERT_BEFORE(e, g, link);
+		else
+			TAILQ_INSERT_TAIL(&s->ooo, g, link);
 		s->ooo_charged += piece + SV_TCPREASM_SEG_OVERHEAD;
 		t->bytes += piece + SV_TCPREASM_SEG_OVERHEAD;
 		t->st.bytes += piece;
@@ -568,7 +532,7 @@ static int data(struct sv_tcpreasm *t, struct stream *s, uint32_t seq, const uin
 	}
 	/* ahead of a hole */
 	size_t need = plen + SV_TCPREASM_SEG_OVERHEAD;
-	while (stream_bytes(s) + need > t->cfg.max_stream_bytes && s->ooo != NULL) {
+	while (stream_bytes(s) + need > t->cfg.max_stream_bytes && !TAILQ_EMPTY(&s->ooo)) {
 		/* the queue is full: stop waiting for the hole */
 		int rc = skip_hole(t, s);
 		frame(t, s, now_ns);
@@ -639,8 +603,8 @@ int sv_tcpreasm_add(struct sv_tcpreasm *t, const struct sv_packet *p, uint64_t n
 			return -ENOMEM;
 	}
 	s->last_ns = now_ns;
-	lru_unlink(t, s);
-	lru_append(t, s);
+	TAILQ_REMOVE(&t->lru, s, lru);
+	TAILQ_INSERT_TAIL(&t->lru, s, lru);
 
 	int rc = 0;
 	size_t plen = p->payload_len;
@@ -659,7 +623,7 @@ int sv_tcpreasm_add(struct sv_tcpreasm *t, const struct sv_packet *p, uint64_t n
 			t->st.drop_truncated++;
 			/* the missing tail is a hole that will never fill */
 			uint32_t end = seq + (uint32_t)p->l4_len;
-			if (in_order && sdiff(end, s->next_seq) > 0 && s->ooo == NULL) {
+			if (in_order && sdiff(end, s->next_seq) > 0 && TAILQ_EMPTY(&s->ooo)) {
 				t->st.gaps++;
 				t->st.gap_bytes += (uint32_t)(end - s->next_seq);
 				drop_pending(t, s);
@@ -682,9 +646,9 @@ void sv_tcpreasm_expire(struct sv_tcpreasm *t, uint64_t now_ns)
 {
 	if (t == NULL)
 		return;
-	struct stream *s = t->holes;
+	struct stream *s = LIST_FIRST(&t->holes);
 	while (s != NULL) {
-		struct stream *next = s->hlnext;
+		struct stream *next = LIST_NEXT(s, holes);
 		if (now_ns >= s->hole_since && now_ns - s->hole_since >= t->cfg.hole_timeout_ns) {
 			skip_hole(t, s);
 			frame(t, s, now_ns);
@@ -697,8 +661,7 @@ void sv_tcpreasm_expire(struct sv_tcpreasm *t, uint64_t now_ns)
 		}
 		s = next;
 	}
-	while (t->lru_head != NULL) {
-		s = t->lru_head;
+	while ((s = TAILQ_FIRST(&t->lru)) != NULL) {
 		if (now_ns < s->last_ns || now_ns - s->last_ns < t->cfg.idle_timeout_ns)
 			break;
 		remove_stream(t, s, &t->st.streams_expired);

@@ -15,7 +15,7 @@
 
 #include "base/buf.h"
 #include "base/errors.h"
-#include "store/journal.h" /* sv_crc32c */
+#include "base/crc32c.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,12 +11,12 @@
 #include "store/journal.h"
 
 #include "base/buf.h"
+#include "base/crc32c.h"
 #include "base/errors.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,50 +52,6 @@ struct sv_journal {
 	uint64_t records_written, records_replayed, torn_records, segments_deleted, gc_errors;
 	char errmsg[1024];
 };
-
-/* ------------------------------------------------------------ CRC-32C */
-
-/* Slicing-by-8 over the reflected Castagnoli polynomial 0x1EDC6F41. */
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] =
-			    (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-static inline uint32_t load_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint32_t sv_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-	while (len >= 8) {
-		uint32_t lo = crc ^ load_le32(p), hi = load_le32(p + 4);
-		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^ crc_tab[3][hi & 0xff] ^
-		      crc_tab[2][(hi >> 8) & 0xff] ^ crc_tab[1][(hi >> 16) & 0xff] ^
-		      crc_tab[0][hi >> 24];
-		p += 8;
-		len -= 8;
-	}
-	while (len-- > 0)
-		crc = crc_tab[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 /* ------------------------------------------------------------ helpers */
 

@@ -135,8 +135,4 @@ void sv_journal_stats(const struct sv_journal *j, struct sv_journal_stats *out);
 /* Syncs and closes. Accepts NULL. Returns the sync's result. */
 int sv_journal_close(struct sv_journal *j);
 
-/* CRC-32C (Castagnoli), as used in records; exposed for tests and the agent.
- * Start with crc = 0; chaining works: crc(crc(0, a), b) == crc(0, a b). */
-uint32_t sv_crc32c(uint32_t crc, const void *data, size_t len);
-
 #endif

@@ -5,6 +5,8 @@
 #include "store/objstore.h"
 
 #include "base/errors.h"
+#include "base/hash.h"
+#include "base/htable.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -180,9 +183,16 @@ void sv_objstore_free(struct sv_objstore *st)
 
 /* ---- local back end ---- */
 
-/* Directories known to exist: a direct-mapped cache (bounded, a collision
- * simply replaces the older entry). */
-#define DIRCACHE_SLOTS 1024
+/* Directories known to exist: a cache of at most DIRCACHE_MAX paths in a
+ * hash table, the least recently used forgotten first. */
+#define DIRCACHE_MAX 1024
+
+struct dir_entry {
+	struct sv_hnode node;       /* l->dirs, under the path's hash */
+	TAILQ_ENTRY(dir_entry) lru; /* l->dir_lru, least recently used first */
+	size_t len;
+	char path[]; /* len bytes and a NUL */
+};
 
 struct pending {
 	char *tmp;   /* temporary file, written and closed, not yet durable */
@@ -198,47 +208,67 @@ struct local {
 	uint64_t tmp_seq, tmp_salt; /* temporary file names */
 	struct pending *pend;
 	size_t n_pend, cap_pend;
-	char *dirs[DIRCACHE_SLOTS];
-	uint64_t dir_hash[DIRCACHE_SLOTS];
+	struct sv_htable dirs;
+	TAILQ_HEAD(, dir_entry) dir_lru;
 };
 
 static uint64_t str_hash(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
+	return sv_hash_bytes(0x44495243ull, p, n);
 }
 
-static bool dir_known(const struct local *l, const char *dir, size_t n, uint64_t h)
+static struct dir_entry *dir_find(const struct local *l, const char *dir, size_t n, uint64_t h)
 {
-	const char *e = l->dirs[h % DIRCACHE_SLOTS];
-	return e != NULL && l->dir_hash[h % DIRCACHE_SLOTS] == h && strncmp(e, dir, n) == 0 &&
-	       e[n] == '\0';
+	for (struct sv_hnode *x = sv_htable_first(&l->dirs, h); x != NULL;
+	     x = sv_htable_next(x, h)) {
+		struct dir_entry *e = sv_container_of(x, struct dir_entry, node);
+		if (e->len == n && memcmp(e->path, dir, n) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void dir_drop(struct local *l, struct dir_entry *e)
+{
+	sv_htable_remove(&l->dirs, &e->node);
+	TAILQ_REMOVE(&l->dir_lru, e, lru);
+	free(e);
+}
+
+static bool dir_known(struct local *l, const char *dir, size_t n, uint64_t h)
+{
+	struct dir_entry *e = dir_find(l, dir, n, h);
+	if (e == NULL)
+		return false;
+	TAILQ_REMOVE(&l->dir_lru, e, lru);
+	TAILQ_INSERT_TAIL(&l->dir_lru, e, lru);
+	return true;
 }
 
 static void dir_remember(struct local *l, const char *dir, size_t n, uint64_t h)
 {
-	size_t i = h % DIRCACHE_SLOTS;
-	char *c = malloc(n + 1);
-	if (c == NULL)
+	if (dir_known(l, dir, n, h))
+		return;
+	struct dir_entry *e = malloc(sizeof(*e) + n + 1);
+	if (e == NULL)
 		return; /* only a cache */
-	memcpy(c, dir, n);
-	c[n] = '\0';
-	free(l->dirs[i]);
-	l->dirs[i] = c;
-	l->dir_hash[i] = h;
+	memcpy(e->path, dir, n);
+	e->path[n] = '\0';
+	e->len = n;
+	if (sv_htable_insert(&l->dirs, &e->node, h) != 0) {
+		free(e);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&l->dir_lru, e, lru);
+	if (sv_htable_count(&l->dirs) > DIRCACHE_MAX)
+		dir_drop(l, TAILQ_FIRST(&l->dir_lru));
 }
 
 static void dir_forget(struct local *l, const char *dir, size_t n, uint64_t h)
 {
-	size_t i = h % DIRCACHE_SLOTS;
-	if (dir_known(l, dir, n, h)) {
-		free(l->dirs[i]);
-		l->dirs[i] = NULL;
-	}
+	struct dir_entry *e = dir_find(l, dir, n, h);
+	if (e != NULL)
+		dir_drop(l, e);
 }
 
 /* mkdir -p for every directory of path strictly after its first `skip`
@@ -540,8 +570,10 @@ static void local_free(void *impl)
 		sv_objstore_op_done(l->pend[i].op, -ECANCELED, 0);
 	}
 	free(l->pend);
-	for (size_t i = 0; i < DIRCACHE_SLOTS; i++)
-		free(l->dirs[i]);
+	struct dir_entry *e;
+	while ((e = TAILQ_FIRST(&l->dir_lru)) != NULL)
+		dir_drop(l, e);
+	sv_htable_release(&l->dirs);
 	if (l->root_fd >= 0)
 		close(l->root_fd);
 	free(l->root);
@@ -589,6 +621,7 @@ int sv_objstore_local_new(const char *data_dir, struct sv_objstore **out, char *
 		goto nomem;
 	}
 	l->root_fd = -1;
+	TAILQ_INIT(&l->dir_lru);
 	{
 		l->chmod = umask_trims_0644();
 		struct timespec ts;

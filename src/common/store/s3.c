@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,8 +319,8 @@ enum req_state {
 
 struct req {
 	struct sv_s3 *s3;
-	struct req *prev, *next; /* all requests of the client */
-	struct req *qnext;       /* wait queue */
+	LIST_ENTRY(req) all;    /* s3->reqs: every unfinished request */
+	STAILQ_ENTRY(req) wait; /* s3->waiting, while RS_QUEUED */
 	enum op op;
 	enum req_state state;
 	char *bucket;
@@ -345,7 +346,7 @@ struct req {
 };
 
 struct sockev {
-	struct sockev *prev, *next;
+	LIST_ENTRY(sockev) link; /* s3->socks */
 	struct sv_s3 *s3;
 	curl_socket_t fd;
 	struct event *ev;
@@ -358,12 +359,12 @@ struct sv_s3 {
 	struct event *timer;
 	struct sv_s3_endpoint ep;
 	char *region, *access_key, *secret_key, *session_token, *ca_file;
-	struct sv_s3_config cfg; /* limits, with defaults applied; string fields unused */
-	struct req *reqs;        /* every unfinished request */
-	struct req *qhead, *qtail;
+	struct sv_s3_config cfg;    /* limits, with defaults applied; string fields unused */
+	LIST_HEAD(, req) reqs;      /* every unfinished request, newest first */
+	STAILQ_HEAD(, req) waiting; /* queued for a free slot, oldest first */
 	size_t n_pending, n_running;
 	size_t body_bytes;
-	struct sockev *socks;
+	LIST_HEAD(, sockev) socks;
 	uint32_t rng;
 	int in_free;
 	struct sv_s3_stats stats;
@@ -439,12 +440,8 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 
 static void sockev_free(struct sv_s3 *s3, struct sockev *se)
 {
-	if (se->prev != NULL)
-		se->prev->next = se->next;
-	else
-		s3->socks = se->next;
-	if (se->next != NULL)
-		se->next->prev = se->prev;
+	(void)s3;
+	LIST_REMOVE(se, link);
 	if (se->ev != NULL)
 		event_free(se->ev);
 	free(se);
@@ -467,10 +464,7 @@ static int socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 			return -1;
 		se->s3 = s3;
 		se->fd = fd;
-		se->next = s3->socks;
-		if (s3->socks != NULL)
-			s3->socks->prev = se;
-		s3->socks = se;
+		LIST_INSERT_HEAD(&s3->socks, se, link);
 		curl_multi_assign(s3->multi, fd, se);
 	}
 	short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
@@ -494,6 +488,9 @@ int sv_s3_new(struct event_base *base, const struct sv_s3_config *cfg, struct sv
 	struct sv_s3 *s3 = calloc(1, sizeof(*s3));
 	if (s3 == NULL)
 		return -ENOMEM;
+	LIST_INIT(&s3->reqs);
+	STAILQ_INIT(&s3->waiting);
+	LIST_INIT(&s3->socks);
 	int rc = sv_s3_endpoint_parse(cfg->endpoint, &s3->ep);
 	if (rc != 0) {
 		free(s3);
@@ -872,13 +869,7 @@ out:
 
 static void unlink_req(struct sv_s3 *s3, struct req *r)
 {
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		s3->reqs = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
+	LIST_REMOVE(r, all);
 	s3->n_pending--;
 	s3->body_bytes -= r->body_len;
 }
@@ -1041,12 +1032,10 @@ static void check_multi(struct sv_s3 *s3)
 
 static void start_queued(struct sv_s3 *s3)
 {
-	while (s3->qhead != NULL && s3->n_running < s3->cfg.max_inflight && !s3->in_free) {
-		struct req *r = s3->qhead;
-		s3->qhead = r->qnext;
-		if (s3->qhead == NULL)
-			s3->qtail = NULL;
-		r->qnext = NULL;
+	struct req *r;
+	while ((r = STAILQ_FIRST(&s3->waiting)) != NULL && s3->n_running < s3->cfg.max_inflight &&
+	       !s3->in_free) {
+		STAILQ_REMOVE_HEAD(&s3->waiting, wait);
 		int rc = attempt_start(r);
 		if (rc != 0)
 			fail_now(r, rc);
@@ -1070,13 +1059,10 @@ static int submit(struct sv_s3 *s3, struct req *r, sv_s3_done_fn done, void *arg
 	if (r->payload_sha256[0] == '\0')
 		sv_sha256_hex(r->body != NULL ? r->body : (const uint8_t *)"", r->body_len,
 		              r->payload_sha256);
-	r->next = s3->reqs;
-	if (s3->reqs != NULL)
-		s3->reqs->prev = r;
-	s3->reqs = r;
+	LIST_INSERT_HEAD(&s3->reqs, r, all);
 	s3->n_pending++;
 	s3->body_bytes += r->body_len;
-	if (s3->n_running < s3->cfg.max_inflight && s3->qhead == NULL) {
+	if (s3->n_running < s3->cfg.max_inflight && STAILQ_EMPTY(&s3->waiting)) {
 		int rc = attempt_start(r);
 		if (rc != 0) {
 			unlink_req(s3, r);
@@ -1085,11 +1071,7 @@ static int submit(struct sv_s3 *s3, struct req *r, sv_s3_done_fn done, void *arg
 		}
 	} else {
 		r->state = RS_QUEUED;
-		if (s3->qtail != NULL)
-			s3->qtail->qnext = r;
-		else
-			s3->qhead = r;
-		s3->qtail = r;
+		STAILQ_INSERT_TAIL(&s3->waiting, r, wait);
 	}
 	return 0;
 }
@@ -1269,8 +1251,8 @@ void sv_s3_free(struct sv_s3 *s3)
 	if (s3 == NULL)
 		return;
 	s3->in_free = 1;
-	while (s3->reqs != NULL) {
-		struct req *r = s3->reqs;
+	struct req *r;
+	while ((r = LIST_FIRST(&s3->reqs)) != NULL) {
 		if (r->state == RS_RUNNING && r->easy != NULL) {
 			curl_multi_remove_handle(s3->multi, r->easy);
 			s3->n_running--;
@@ -1279,11 +1261,12 @@ void sv_s3_free(struct sv_s3 *s3)
 		describe(r, "cancelled (client shut down)");
 		complete(r);
 	}
-	s3->qhead = s3->qtail = NULL;
+	STAILQ_INIT(&s3->waiting);
 	if (s3->multi != NULL)
 		curl_multi_cleanup(s3->multi);
-	while (s3->socks != NULL)
-		sockev_free(s3, s3->socks);
+	struct sockev *se;
+	while ((se = LIST_FIRST(&s3->socks)) != NULL)
+		sockev_free(s3, se);
 	if (s3->timer != NULL)
 		event_free(s3->timer);
 	if (s3->own_base && s3->base != NULL)

@@ -11,7 +11,7 @@
 #include "store/s3store.h"
 
 #include "base/errors.h"
-#include "store/journal.h"
+#include "base/crc32c.h"
 #include "base/log.h"
 
 #include <dirent.h>
@@ -446,8 +446,8 @@ static void set_aside(struct sv_s3store *ss, const char *name, const char *why)
 	snprintf(dst, sizeof(dst), "%s.corrupt", name);
 	ss->st.corrupt++;
 	if (renameat(ss->dirfd, name, ss->dirfd, dst) != 0)
-		log_errx("s3 store: spool file %s/%s is unusable (%s) and cannot be renamed: %s",
-		         ss->dir, name, why, strerror(errno));
+		log_err("s3 store: spool file %s/%s is unusable (%s) and cannot be renamed",
+		        ss->dir, name, why);
 	else
 		log_errx("s3 store: spool file %s/%s is unusable (%s); kept as %s, not uploaded",
 		         ss->dir, name, why, dst);
@@ -521,9 +521,9 @@ static void upload_done(struct sv_s3_result *res, void *arg)
 	}
 	if (res->rc == 0) {
 		if (unlinkat(ss->dirfd, it->name, 0) != 0 && errno != ENOENT)
-			log_warnx("s3 store: cannot remove spool file %s/%s: %s (it will be "
-			          "uploaded again after a restart)",
-			          ss->dir, it->name, strerror(errno));
+			log_warn("s3 store: cannot remove spool file %s/%s (it will be uploaded "
+			         "again after a restart)",
+			         ss->dir, it->name);
 		ss->st.uploads_ok++;
 		if (b->fails > 0) {
 			log_info("s3 store: uploads to bucket %s work again (%" PRIu64
