@@ -5,7 +5,8 @@
  * then the env file). Exit status: 0 success, 2 usage or configuration
  * error, 1 runtime failure.
  */
-#include "base/config.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
 #include "base/errors.h"
 #include "base/log.h"
 
@@ -43,7 +44,7 @@ static void usage(FILE *f)
 	        "  customers:           per-customer overrides of any of the above\n"
 	        "    acme: {sip: 30}\n"
 	        "  A type configured nowhere is kept forever.\n",
-	        SV_RETENTION_CONF_PATH, SV_RETENTION_ENV_PATH, SV_RET_MAX_DAYS);
+	        SV_RETENTION_CONF_PATH, SV_SERVER_ENV_PATH, SV_RET_MAX_DAYS);
 }
 
 /* Strict YYYY-MM-DD with a real calendar date. */
