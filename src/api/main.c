@@ -1,11 +1,12 @@
 /*
  * sipvault-api - entry point: flags and configuration.
  *
- * Configuration comes from the environment, then the JSON file (default
- * /etc/sipvault/api.conf, which may be missing). Exit status: 0 success, 2
- * usage or configuration error, 1 runtime failure.
+ * Configuration comes from the environment, then the env file (default
+ * /etc/sipvault/api.env, which may be missing), then SIPVAULT_CUSTOMERS from
+ * the server's env file (api_conf.h). Exit status: 0 success, 2 usage or
+ * configuration error, 1 runtime failure.
  */
-#include "base/config.h"
+#include "api_conf.h"
 #include "base/errors.h"
 #include "base/log.h"
 
@@ -20,14 +21,17 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: sipvault-api [--config PATH] [--check] [--help] [--version]\n"
 	        "\n"
-	        "  -c, --config PATH   JSON configuration file (default %s; environment\n"
+	        "  -c, --config PATH   KEY=VALUE env file (default %s; environment\n"
 	        "                      variables override it)\n"
 	        "  -n, --check         validate the configuration and exit\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n"
 	        "\n"
+	        "SIPVAULT_CUSTOMERS, when set neither in the environment nor in the env file,\n"
+	        "is read from the server's env file SIPVAULT_SERVER_ENV (default %s).\n"
+	        "\n"
 	        "configuration variables:\n",
-	        SV_API_CONF_PATH);
+	        SV_API_CONF_PATH, SV_API_SERVER_ENV);
 	sv_conf_print_help(f, sv_api_conf_keys, sv_api_conf_nkeys);
 }
 

@@ -1,10 +1,14 @@
 /*
  * Fuzzes the configuration parsers. The first byte picks the parser, the
- * rest is the document: 'i' agent INI, 'j' server JSON, 'a' API JSON,
+ * rest is the document: 'i' agent INI, 'j' server JSON, 'a' API env file,
  * 'y' retention YAML, 'e' env file, 'c' customers JSON; anything else runs
  * the rest through every parser.
  */
-#include "base/config.h"
+#include "agent_conf.h"
+#include "api_conf.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
+#include "store/customers.h"
 
 #include <stdint.h>
 #include <stdlib.h>
