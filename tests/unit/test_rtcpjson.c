@@ -453,6 +453,103 @@ static void test_dump_matches_jansson(void **state)
 	}
 }
 
+/* sv_rtcpjson_load_reports() is what sv_rtcpjson_load() makes of the
+ * document sv_rtcpjson_dump() writes, for ordinary and odd values alike. */
+static void check_reader_view(const struct sv_quality_call *call,
+                              const struct sv_rtcpjson_report *reps, size_t n)
+{
+	struct sv_rtcpjson a, b;
+	struct sv_buf text;
+	char err[256] = "";
+	sv_buf_init(&text);
+	assert_int_equal(sv_rtcpjson_dump(call, reps, n, 1, &text), 0);
+	if (sv_rtcpjson_load(text.data, text.len, &a, err, sizeof(err)) != 0)
+		fail_msg("load: %s", err);
+	assert_int_equal(sv_rtcpjson_load_reports(call, reps, n, &b), 0);
+	assert_null(b.root);
+	assert_int_equal(a.has_summary, b.has_summary);
+	assert_int_equal(a.n_reports, b.n_reports);
+	assert_int_equal(a.n_samples, b.n_samples);
+	for (size_t i = 0; i < a.n_samples; i++) {
+		assert_int_equal(a.samples[i].ts_ns, b.samples[i].ts_ns);
+		assert_int_equal(a.samples[i].dir, b.samples[i].dir);
+		assert_true(a.samples[i].jitter_ms == b.samples[i].jitter_ms);
+		assert_true(a.samples[i].loss_pct == b.samples[i].loss_pct);
+		assert_true(a.samples[i].rtt_ms == b.samples[i].rtt_ms);
+	}
+	assert_string_equal(a.call.call_id, b.call.call_id);
+	assert_string_equal(a.call.codec, b.call.codec);
+	assert_string_equal(a.call.from, b.call.from);
+	assert_string_equal(a.call.to, b.call.to);
+	assert_int_equal(a.call.clock_rate, b.call.clock_rate);
+	assert_int_equal(a.call.answered, b.call.answered);
+	assert_int_equal(a.call.started_ns, b.call.started_ns);
+	assert_int_equal(a.call.answered_ns, b.call.answered_ns);
+	assert_int_equal(a.call.ended_ns, b.call.ended_ns);
+	assert_int_equal(a.call.final_status, b.call.final_status);
+	assert_int_equal(a.call.end_reason, b.call.end_reason);
+	sv_rtcpjson_release(&a);
+	sv_rtcpjson_release(&b);
+	sv_buf_release(&text);
+}
+
+static void test_reader_view(void **state)
+{
+	struct sv_rtcpjson_block blk[3] = {
+	    {.ssrc = 1, .fraction_lost = 12, .jitter = 80, .rtt_ms = 41.25},
+	    {.ssrc = 2, .fraction_lost = 255, .jitter = 4294967295u, .rtt_ms = 2e7},
+	    {.ssrc = 3, .fraction_lost = 0, .jitter = 0, .rtt_ms = NAN},
+	};
+	struct sv_rtcpjson_report reps[4] = {
+	    {.ts_ns = 1764151205000000007ull,
+	     .direction = "uac",
+	     .packet_type = "rr",
+	     .blocks = &blk[0],
+	     .n_blocks = 1},
+	    {.ts_ns = UINT64_MAX,
+	     .direction = "uas",
+	     .packet_type = "sr",
+	     .blocks = &blk[1],
+	     .n_blocks = 2},
+	    {.ts_ns = 1764151206000000000ull,
+	     .direction = "unknown",
+	     .packet_type = "rr",
+	     .blocks = &blk[0],
+	     .n_blocks = 1},
+	    {.ts_ns = 1764151207000000000ull, .direction = "uac", .packet_type = "xr"},
+	};
+	struct sv_quality_call call;
+	sv_quality_call_init(&call);
+	call.call_id = "rv@test";
+	call.codec = "G729";
+	call.clock_rate = 8000;
+	call.answered = 1;
+	call.started_ns = 1764151200120999999ull;
+	call.answered_ns = 1764151203480000001ull;
+	call.ended_ns = 1764151261910500000ull;
+	call.final_status = 200;
+	call.end_reason = SV_QUALITY_END_BYE;
+	check_reader_view(&call, reps, 4);
+	/* Not answered, status out of range, end reason out of range, no strings. */
+	call.answered = 0;
+	call.final_status = 1234;
+	call.end_reason = (enum sv_quality_end)7;
+	call.codec = NULL;
+	call.clock_rate = SV_RTCPJSON_CLOCK_MAX;
+	check_reader_view(&call, reps, 2);
+	/* A 2xx status makes the reader call it answered. */
+	call.final_status = 204;
+	call.started_ns = 0;
+	check_reader_view(&call, NULL, 0);
+	/* A clock rate the reader refuses. */
+	struct sv_rtcpjson doc;
+	call.clock_rate = SV_RTCPJSON_CLOCK_MAX + 1;
+	assert_int_equal(sv_rtcpjson_load_reports(&call, reps, 1, &doc), -EINVAL);
+	assert_null(doc.samples);
+	call.clock_rate = 0;
+	assert_int_equal(sv_rtcpjson_load_reports(&call, reps, 1, &doc), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,6 +561,7 @@ int main(void)
 	    cmocka_unit_test(test_dump_roundtrip),
 	    cmocka_unit_test(test_dump_matches_jansson),
 	    cmocka_unit_test(test_unknown_direction),
+	    cmocka_unit_test(test_reader_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,18 +8,36 @@
 #include <strings.h>
 
 /*
- * Ie / Bpl per codec. Sources are in docs/formats.md; provisional rows are
- * our own choice where ITU-T G.113 Appendix I gives no value. The first row
- * is the fallback (G.711 with packet-loss concealment).
+ * Ie / Bpl per codec: first the configuration guide's "Codec Support" table,
+ * row for row, then our extensions (docs/formats.md section 3). No name or
+ * alias of a guide row occurs in an extension's name or alias in a way that
+ * changes how a guide name resolves: every guide name and alias is an exact
+ * match of its own row, and test_emodel.c checks it. The first row is the
+ * fallback.
  */
+#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
 static const struct sv_emodel_codec codecs[] = {
-    {"g711", 0.0, 25.1, 0},    {"pcmu", 0.0, 25.1, 0},     {"pcma", 0.0, 25.1, 0},
-    {"g726", 7.0, 25.1, 1},    {"g726-16", 50.0, 25.1, 1}, {"g726-24", 25.0, 25.1, 1},
-    {"g726-40", 2.0, 25.1, 1}, {"g729", 11.0, 19.0, 0},    {"g729a", 11.0, 19.0, 0},
-    {"g723", 15.0, 16.1, 0},   {"g722", 0.0, 25.1, 1},     {"g7221", 0.0, 25.1, 1},
-    {"gsm", 20.0, 10.0, 1},    {"gsm-efr", 5.0, 10.0, 0},  {"amr", 5.0, 10.0, 1},
-    {"amr-wb", 0.0, 10.0, 1},  {"ilbc", 11.0, 32.0, 1},    {"opus", 0.0, 25.1, 1},
-    {"speex", 11.0, 19.0, 1},
+    /* the guide */
+    {"G.711 mu-law", KEYS("pcmu", "g711"), 0.0, 25.0, 0},
+    {"G.711 A-law", KEYS("pcma"), 0.0, 25.0, 0},
+    {"G.722", KEYS("g722"), 0.0, 25.0, 0},
+    {"G.729", KEYS("g729", "g729a"), 11.0, 19.0, 0},
+    {"G.723.1", KEYS("g723"), 15.0, 16.0, 0},
+    {"GSM-FR", KEYS("gsm"), 20.0, 17.0, 0},
+    {"Opus", KEYS("opus"), 0.0, 25.0, 0},
+    {"iLBC", KEYS("ilbc"), 11.0, 20.0, 0},
+    {"AMR", KEYS("amr"), 5.0, 20.0, 0},
+    {"AMR-WB", KEYS("amr-wb"), 0.0, 25.0, 0},
+    {"SILK", KEYS("silk"), 0.0, 25.0, 0},
+    {"Speex", KEYS("speex"), 11.0, 20.0, 0},
+    /* ours */
+    {"G.726-32", KEYS("g726"), 7.0, 25.0, 1},
+    {"G.726-16", KEYS("g726-16"), 50.0, 25.0, 1},
+    {"G.726-24", KEYS("g726-24"), 25.0, 25.0, 1},
+    {"G.726-40", KEYS("g726-40"), 2.0, 25.0, 1},
+    {"G.722.1", KEYS("g7221"), 0.0, 25.0, 1},
+    {"GSM-EFR", KEYS("gsm-efr"), 5.0, 10.0, 1},
 };
 
 #define NCODECS (sizeof(codecs) / sizeof(codecs[0]))
@@ -28,6 +46,26 @@ const struct sv_emodel_codec *sv_emodel_codec_table(size_t *n)
 {
 	*n = NCODECS;
 	return codecs;
+}
+
+/* exact: whether name equals the row's name or an alias (any case). Else:
+ * whether the row has a name or alias longer than *best_len contained in
+ * name, raising *best_len to the longest. */
+static int row_matches(const struct sv_emodel_codec *c, const char *name, size_t *best_len,
+                       int exact)
+{
+	int hit = 0;
+	for (size_t k = 0; k == 0 || c->aliases[k - 1] != NULL; k++) {
+		const char *key = k == 0 ? c->name : c->aliases[k - 1];
+		if (exact) {
+			if (strcasecmp(name, key) == 0)
+				return 1;
+		} else if (strlen(key) > *best_len && strcasestr(name, key) != NULL) {
+			*best_len = strlen(key);
+			hit = 1;
+		}
+	}
+	return hit;
 }
 
 const struct sv_emodel_codec *sv_emodel_codec_lookup(const char *name, enum sv_emodel_match *how)
@@ -39,19 +77,15 @@ const struct sv_emodel_codec *sv_emodel_codec_lookup(const char *name, enum sv_e
 	if (name == NULL || *name == '\0')
 		return &codecs[0];
 	for (size_t i = 0; i < NCODECS; i++) {
-		if (strcasecmp(name, codecs[i].name) == 0) {
+		if (row_matches(&codecs[i], name, NULL, 1)) {
 			if (how != NULL)
 				*how = SV_EMODEL_MATCH_EXACT;
 			return &codecs[i];
 		}
 	}
-	for (size_t i = 0; i < NCODECS; i++) {
-		size_t len = strlen(codecs[i].name);
-		if (len > best_len && strcasestr(name, codecs[i].name) != NULL) {
+	for (size_t i = 0; i < NCODECS; i++)
+		if (row_matches(&codecs[i], name, &best_len, 0))
 			best = &codecs[i];
-			best_len = len;
-		}
-	}
 	if (best == NULL)
 		return &codecs[0];
 	if (how != NULL)

@@ -8,9 +8,10 @@
  * and MOS = 1 + 0.035 R + R (R - 60) (100 - R) 7e-6 (G.107 Annex B), 1 for
  * R < 0, 4.5 for R > 100, always clamped to [1, 4.5].
  *
- * Codec parameters (Ie, Bpl) come from a static table, mostly ITU-T G.113
- * Appendix I; docs/formats.md lists it with sources and marks the values that
- * are provisional. Every function here is pure and never fails.
+ * Codec parameters (Ie, Bpl) come from a static table: the configuration
+ * guide's "Codec Support" table (ITU-T G.113 Appendix I values), plus a few
+ * rows of ours the guide lacks (docs/formats.md section 3). Every function
+ * here is pure and never fails.
  */
 #ifndef SV_EMODEL_H
 #define SV_EMODEL_H
@@ -20,26 +21,29 @@
 /* The default transmission rating with every G.107 parameter at its default. */
 #define SV_EMODEL_R0 93.2
 
+/* One row: a codec, the names it is looked up by, its Ie and Bpl. */
 struct sv_emodel_codec {
-	const char *name; /* lower-case table key, e.g. "g729" */
-	double ie;        /* equipment impairment factor */
-	double bpl;       /* packet-loss robustness factor (> 0) */
-	int provisional;  /* 1 when not taken from G.113 (our own choice) */
+	const char *name;           /* the guide's codec name, e.g. "G.729"; ours for extensions */
+	const char *const *aliases; /* lower-case lookup keys, NULL-terminated, e.g. "g729" */
+	double ie;                  /* equipment impairment factor */
+	double bpl;                 /* packet-loss robustness factor (> 0) */
+	int extension;              /* 1: a row of ours that the guide's table lacks */
 };
 
 /* How sv_emodel_codec_lookup() found its answer. */
 enum sv_emodel_match {
-	SV_EMODEL_MATCH_EXACT = 0,     /* the name equals a table key (any case) */
-	SV_EMODEL_MATCH_SUBSTRING = 1, /* a table key occurs in the name (longest key wins) */
-	SV_EMODEL_MATCH_FALLBACK = 2,  /* nothing matched: G.711 */
+	SV_EMODEL_MATCH_EXACT = 0,     /* the name equals a codec name or alias (any case) */
+	SV_EMODEL_MATCH_SUBSTRING = 1, /* a codec name or alias occurs in it (longest wins) */
+	SV_EMODEL_MATCH_FALLBACK = 2,  /* nothing matched: the G.711 defaults (Ie 0, Bpl 25) */
 };
 
 /*
- * Looks a codec name up: case-insensitively by exact name, then by the
- * longest table key contained in the name (so "G7221" is g7221, not g722,
- * and "AMR-WB" is amr-wb, not amr), else G.711 with PLC. name may be NULL or
- * empty (fallback). how may be NULL. Returns a pointer into the static table,
- * never NULL, valid for the life of the program.
+ * Looks a codec name up as the guide says: case-insensitively by exact match
+ * on every row's name and aliases, then by the longest name or alias contained
+ * in it (so "AMR-WB/16000" is AMR-WB, not AMR, and "G7221" is our g7221 row,
+ * not G.722), else the G.711 mu-law row (0/25). Ties go to the earlier row.
+ * name may be NULL or empty (fallback). how may be NULL. Returns a pointer
+ * into the static table, never NULL, valid for the life of the program.
  */
 const struct sv_emodel_codec *sv_emodel_codec_lookup(const char *name, enum sv_emodel_match *how);
 

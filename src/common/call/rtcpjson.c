@@ -17,6 +17,52 @@
 #include <string.h>
 
 #define U32_MAX 4294967295LL
+#define RTT_MAX 1e7 /* ms: a larger round trip is written and read as unknown */
+
+/* ---- the normalisation the writer and the reader share */
+
+static const char *const end_reasons[] = {"bye", "cancel", "failed", "timeout"};
+
+/* A status as written: 0..699, else 0. */
+static int norm_status(int status)
+{
+	return status >= 0 && status <= 699 ? status : 0;
+}
+
+/* What the reader infers from a summary: answered by a 2xx or an answer time. */
+static int infer_answered(int status, uint64_t answered_ns)
+{
+	return (status >= 200 && status <= 299) || answered_ns != 0;
+}
+
+/* A report time as written ("ts_ns" is a JSON integer of 63 bits). */
+static uint64_t norm_report_ts(uint64_t ts_ns)
+{
+	return ts_ns & INT64_MAX;
+}
+
+/* A summary time as written (ISO-8601 with milliseconds; 0 is null). */
+static uint64_t norm_time(uint64_t ns)
+{
+	return ns - ns % 1000000u;
+}
+
+static int rtt_known(double rtt_ms)
+{
+	return isfinite(rtt_ms) && rtt_ms >= 0 && rtt_ms <= RTT_MAX;
+}
+
+/* "uac" / "uas" to a direction: 0, or -1 for anything else. */
+static int parse_dir(const char *s, enum sv_quality_dir *dir)
+{
+	if (s != NULL && strcmp(s, "uac") == 0)
+		*dir = SV_QUALITY_UAC;
+	else if (s != NULL && strcmp(s, "uas") == 0)
+		*dir = SV_QUALITY_UAS;
+	else
+		return -1;
+	return 0;
+}
 
 /* Error context: err buffer plus the current path prefix. */
 struct ctx {
@@ -90,7 +136,7 @@ static int get_time(struct ctx *c, json_t *o, const char *key, uint64_t *ns)
 
 static int parse_summary(struct ctx *c, json_t *sum, struct sv_quality_call *call)
 {
-	static const char *const reasons[] = {"bye", "cancel", "failed", "timeout"};
+	const char *const *reasons = end_reasons;
 	const char *codec = NULL, *reason = NULL;
 	long long status = 0, ignored;
 	int rc;
@@ -122,7 +168,7 @@ static int parse_summary(struct ctx *c, json_t *sum, struct sv_quality_call *cal
 			return fail(c, "end_reason", "expected bye, cancel, failed or timeout");
 		call->end_reason = (enum sv_quality_end)i;
 	}
-	call->answered = (status >= 200 && status <= 299) || call->answered_ns != 0;
+	call->answered = infer_answered((int)status, call->answered_ns);
 	c->path[0] = '\0';
 	return 0;
 }
@@ -144,8 +190,7 @@ static int parse_block(struct ctx *c, json_t *b, uint64_t ts, enum sv_quality_di
 		return rc;
 	json_t *r = json_object_get(b, "rtt_ms");
 	if (r != NULL && !json_is_null(r)) {
-		if (!json_is_number(r) || json_number_value(r) < 0 ||
-		    !isfinite(json_number_value(r)) || json_number_value(r) > 1e7)
+		if (!json_is_number(r) || !rtt_known(json_number_value(r)))
 			return fail(c, "rtt_ms", "expected null or a number in 0..10000000");
 		rtt = json_number_value(r);
 	}
@@ -178,10 +223,8 @@ static int parse_report(struct ctx *c, json_t *rep, size_t idx, unsigned clock_r
 		return rc;
 	enum sv_quality_dir d = SV_QUALITY_UAC;
 	int skip = 0; /* "unknown": blocks are checked but give no sample */
-	if (strcmp(dir, "uac") == 0)
-		d = SV_QUALITY_UAC;
-	else if (strcmp(dir, "uas") == 0)
-		d = SV_QUALITY_UAS;
+	if (parse_dir(dir, &d) == 0)
+		;
 	else if (strcmp(dir, "unknown") == 0)
 		skip = 1;
 	else
@@ -254,7 +297,7 @@ int sv_rtcpjson_load(const void *text, size_t len, struct sv_rtcpjson *doc, char
 	}
 	if ((rc = get_str(&c, root, "call_id", 1, &doc->call.call_id)) != 0 ||
 	    (rc = get_str(&c, root, "codec", 0, &doc->call.codec)) != 0 ||
-	    (rc = get_int(&c, root, "clock_rate", 0, 1, 1000000, &clock_rate)) != 0 ||
+	    (rc = get_int(&c, root, "clock_rate", 0, 1, SV_RTCPJSON_CLOCK_MAX, &clock_rate)) != 0 ||
 	    (rc = get_str(&c, root, "customer", 0, &doc->call.customer)) != 0)
 		goto out;
 	doc->call.clock_rate = (unsigned)clock_rate;
@@ -417,7 +460,7 @@ static int put_block(struct sv_buf *out, const struct sv_rtcpjson_block *b)
 	    (rc = put_int(out, b->lsr)) != 0 || (rc = put_key(out, "dlsr", 0)) != 0 ||
 	    (rc = put_int(out, b->dlsr)) != 0 || (rc = put_key(out, "rtt_ms", 0)) != 0)
 		return rc;
-	if (isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7)
+	if (rtt_known(b->rtt_ms))
 		return put_real(out, b->rtt_ms);
 	return put_lit(out, "null");
 }
@@ -426,7 +469,7 @@ static int put_report(struct sv_buf *out, const struct sv_rtcpjson_report *r)
 {
 	int rc;
 	if ((rc = put_key(out, "ts_ns", 1)) != 0 ||
-	    (rc = put_int(out, (int64_t)(r->ts_ns & INT64_MAX))) != 0 ||
+	    (rc = put_int(out, (int64_t)norm_report_ts(r->ts_ns))) != 0 ||
 	    (r->source != NULL &&
 	     ((rc = put_key(out, "source", 0)) != 0 || (rc = put_str(out, r->source)) != 0)) ||
 	    (rc = put_key(out, "direction", 0)) != 0 || (rc = put_str(out, r->direction)) != 0 ||
@@ -456,7 +499,6 @@ static int put_report(struct sv_buf *out, const struct sv_rtcpjson_report *r)
 
 static int put_summary(struct sv_buf *out, const struct sv_quality_call *call, size_t samples)
 {
-	static const char *const reasons[] = {"bye", "cancel", "failed", "timeout"};
 	double duration = 0;
 	int rc;
 	if (call->answered && call->answered_ns != 0 && call->ended_ns >= call->answered_ns)
@@ -471,11 +513,9 @@ static int put_summary(struct sv_buf *out, const struct sv_quality_call *call, s
 	    (rc = put_key(out, "ended_at", 0)) != 0 || (rc = put_time(out, call->ended_ns)) != 0 ||
 	    (rc = put_key(out, "duration_seconds", 0)) != 0 ||
 	    (rc = put_real(out, duration)) != 0 || (rc = put_key(out, "final_status", 0)) != 0 ||
-	    (rc = put_int(out, call->final_status >= 0 && call->final_status <= 699
-	                           ? call->final_status
-	                           : 0)) != 0 ||
+	    (rc = put_int(out, norm_status(call->final_status))) != 0 ||
 	    (rc = put_key(out, "end_reason", 0)) != 0 ||
-	    (rc = put_str(out, reasons[(unsigned)call->end_reason & 3])) != 0 ||
+	    (rc = put_str(out, end_reasons[(unsigned)call->end_reason & 3])) != 0 ||
 	    (rc = put_key(out, "from", 0)) != 0 || (rc = put_str(out, call->from)) != 0 ||
 	    (rc = put_key(out, "to", 0)) != 0 || (rc = put_str(out, call->to)) != 0)
 		return rc;
@@ -503,8 +543,8 @@ int sv_rtcpjson_dump(const struct sv_quality_call *call, const struct sv_rtcpjso
 		if ((i > 0 && (rc = put_lit(out, ",")) != 0) || (rc = put_lit(out, "{")) != 0 ||
 		    (rc = put_report(out, &reports[i])) != 0 || (rc = put_lit(out, "}")) != 0)
 			goto out;
-		if (reports[i].direction != NULL && (strcmp(reports[i].direction, "uac") == 0 ||
-		                                     strcmp(reports[i].direction, "uas") == 0))
+		enum sv_quality_dir dir;
+		if (parse_dir(reports[i].direction, &dir) == 0)
 			samples += reports[i].n_blocks;
 	}
 	if ((rc = put_lit(out, "]")) != 0)
@@ -520,5 +560,60 @@ out:
 		if (out->data != NULL)
 			out->data[before] = '\0';
 	}
+	return rc;
+}
+
+/* ------------------------------------------------------------ reader's view */
+
+int sv_rtcpjson_load_reports(const struct sv_quality_call *call,
+                             const struct sv_rtcpjson_report *reports, size_t n,
+                             struct sv_rtcpjson *doc)
+{
+	struct sv_quality_call *dc = &doc->call;
+	size_t total = 0;
+	int rc;
+
+	memset(doc, 0, sizeof(*doc));
+	sv_quality_call_init(dc);
+	if (call == NULL || (n > 0 && reports == NULL) || call->clock_rate == 0 ||
+	    call->clock_rate > SV_RTCPJSON_CLOCK_MAX)
+		return -EINVAL;
+	*dc = *call;
+	dc->codec = call->codec != NULL ? call->codec : "";
+	dc->from = call->from != NULL ? call->from : "";
+	dc->to = call->to != NULL ? call->to : "";
+	dc->final_status = norm_status(call->final_status);
+	dc->end_reason = (enum sv_quality_end)((unsigned)call->end_reason & 3);
+	dc->started_ns = norm_time(call->started_ns);
+	dc->answered_ns = call->answered ? norm_time(call->answered_ns) : 0;
+	dc->ended_ns = norm_time(call->ended_ns);
+	dc->answered = infer_answered(dc->final_status, dc->answered_ns);
+	doc->has_summary = 1;
+	doc->n_reports = n;
+	for (size_t i = 0; i < n; i++)
+		total += reports[i].n_blocks;
+	if (total > 0 && (doc->samples = malloc(total * sizeof(*doc->samples))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct sv_rtcpjson_report *r = &reports[i];
+		enum sv_quality_dir dir;
+		if (parse_dir(r->direction, &dir) != 0)
+			continue;
+		for (size_t k = 0; k < r->n_blocks; k++) {
+			const struct sv_rtcpjson_block *b = &r->blocks[k];
+			rc = sv_quality_sample_from_block(
+			    norm_report_ts(r->ts_ns), dir, b->fraction_lost, b->jitter,
+			    dc->clock_rate, rtt_known(b->rtt_ms) ? b->rtt_ms : -1,
+			    &doc->samples[doc->n_samples]);
+			if (rc != 0)
+				goto fail;
+			doc->n_samples++;
+		}
+	}
+	return 0;
+fail:
+	sv_rtcpjson_release(doc);
 	return rc;
 }

@@ -19,6 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest "clock_rate" the reader accepts (and the smallest is 1). */
+#define SV_RTCPJSON_CLOCK_MAX 1000000u
+
 struct sv_rtcpjson {
 	struct sv_quality_call call;       /* strings borrowed from root */
 	struct sv_quality_sample *samples; /* owned; n_samples entries */
@@ -84,5 +87,21 @@ struct sv_rtcpjson_report {
  */
 int sv_rtcpjson_dump(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reports,
                      size_t n, int with_summary, struct sv_buf *out);
+
+/*
+ * What sv_rtcpjson_load() gives back for the document
+ * sv_rtcpjson_dump(call, reports, n, 1, ...) writes, without writing or
+ * parsing it: the one normalisation of both (times at millisecond precision,
+ * the status clamped to 0..699, "answered" as the reader infers it, report
+ * times at 63 bits, an rtt outside 0..10000000 ms unknown, one sample per
+ * block of the uac/uas reports in order). call->clock_rate must be in
+ * 1..SV_RTCPJSON_CLOCK_MAX (the reader refuses the document otherwise).
+ * doc->samples is owned (sv_rtcpjson_release); doc->root is NULL and the
+ * call's strings are borrowed from call. Returns 0, -EINVAL or -ENOMEM (doc
+ * then empty).
+ */
+int sv_rtcpjson_load_reports(const struct sv_quality_call *call,
+                             const struct sv_rtcpjson_report *reports, size_t n,
+                             struct sv_rtcpjson *doc);
 
 #endif

@@ -1,34 +1,28 @@
 /*
  * session.c - the call engine (see session.h and docs/internals/session.md).
  *
- * Layout: a chained hash table of calls keyed by (interned customer, Call-ID);
- * per state an intrusive deadline-ordered list; a second list of ACTIVE calls
- * ordered by their next log flush. A call keeps its SIP messages, RTCP
- * reports and log lines as singly linked records of one allocation each.
- * Everything that needs the whole dialog (caller tag, SDP endpoints, codec,
- * RTCP direction) is worked out once, at COMPLETE, by re-parsing the stored
- * messages, so ingest stays cheap and packet order does not matter.
+ * Layout: one hash table (base/htable.h) of calls keyed by (interned
+ * customer, Call-ID), tombstones included; per state a TAILQ ordered by
+ * deadline; a TAILQ of ACTIVE calls ordered by their next log flush. A call
+ * keeps its SIP messages, RTCP reports and log lines as records of its
+ * struct sv_evidence (evidence.h), which also builds the stored objects at
+ * COMPLETE.
  */
 #include "call/session.h"
 
 #include "base/errors.h"
-#include "base/gz.h"
 #include "base/hash.h"
-#include "proto/pcapfile.h"
+#include "base/htable.h"
+#include "call/evidence.h"
 #include "call/quality.h"
-#include "call/rtcpjson.h"
-#include "proto/sdp.h"
+#include "proto/pcapfile.h"
 #include "proto/sip.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/queue.h>
 
 #define NS_PER_S          1000000000ull
 #define DEDUPE_WINDOW_NS  (2 * NS_PER_S) /* same raw RTCP + SSRC within this: duplicate */
@@ -36,54 +30,10 @@
 #define MIN_BUCKETS       1024
 #define RECENT_REPORTS    64 /* reports searched for a duplicate or the SR an RR echoes */
 
-/* ------------------------------------------------------------ records */
-
-struct sip_rec {
-	struct sip_rec *next;
-	uint64_t ts_ns;
-	uint64_t seq; /* arrival order (ties in the time sort) */
-	uint8_t family;
-	uint8_t transport; /* enum sv_pcap_transport */
-	uint16_t sport, dport;
-	uint8_t src[16], dst[16];
-	uint32_t len;
-	uint8_t data[];
-};
-
-struct blk {
-	uint32_t ssrc;
-	uint8_t fraction_lost;
-	int32_t cumulative_lost;
-	uint32_t highest_seq, jitter, lsr, dlsr;
-	float rtt_ms; /* < 0: unknown */
-};
-
-struct rtcp_rec {
-	struct rtcp_rec *next; /* newest first */
-	uint64_t ts_ns;
-	uint64_t hash; /* of the whole compound datagram (dedupe) */
-	uint32_t compound_len;
-	uint32_t ssrc;       /* sender SSRC of this packet */
-	uint32_t first_ssrc; /* sender SSRC of the compound's first packet (dedupe) */
-	uint32_t sr_ntp;     /* SR: compact NTP of the sender info, else 0 */
-	uint8_t pt;
-	uint8_t origin;
-	uint8_t has_addr;
-	uint8_t n_blocks;
-	struct sv_wire_addr src, dst;
-	uint32_t raw_len; /* this packet's bytes (0: none) */
-	/* blocks[n_blocks], then raw bytes */
-	struct blk blocks[];
-};
-
-struct log_rec {
-	struct log_rec *next;
-	uint32_t len;
-	uint8_t data[];
-};
+/* ------------------------------------------------------------ calls */
 
 struct cust {
-	struct cust *next;
+	SLIST_ENTRY(cust) link;
 	char name[];
 };
 
@@ -95,25 +45,16 @@ enum {
 };
 
 struct call {
-	struct call *hnext;
-	struct call *tprev, *tnext; /* the list of its state (tombstones too) */
-	struct call *fprev, *fnext; /* the flush list (ACTIVE) */
+	struct sv_hnode hnode;   /* in sv_sessions.calls */
+	TAILQ_ENTRY(call) tlink; /* the list of its state (tombstones too) */
+	TAILQ_ENTRY(call) flink; /* the flush list (ACTIVE, CF_IN_FLUSH) */
 	const struct cust *cust;
-	uint64_t hash;
 	uint64_t deadline;
 	uint64_t flush_at;
 	uint64_t first_ts, invite_ts, answered_ts, ended_ts, last_ts;
 	uint64_t serial;
 	uint64_t user;
-	struct sip_rec *sip_head, *sip_tail;
-	size_t n_sip;
-	struct rtcp_rec *rtcp; /* newest first */
-	size_t n_rtcp;
-	struct log_rec *log_head, *log_tail;
-	size_t n_log;
-	uint8_t *quality;
-	size_t quality_len;
-	uint64_t quality_ts;
+	struct sv_evidence ev;
 	size_t bytes; /* memory held by the records */
 	uint32_t invite_cseq;
 	int final_status;
@@ -126,19 +67,15 @@ struct call {
 	uint8_t call_id[];
 };
 
-struct tlist {
-	struct call *head, *tail;
-};
+TAILQ_HEAD(clist, call);
 
 struct sv_sessions {
 	struct sv_session_limits lim;
 	struct sv_session_hooks hooks;
-	struct call **buckets;
-	size_t nbuckets;
-	size_t ncalls; /* live + tombstones in the table */
-	struct cust *custs;
-	struct tlist lists[SV_CALL_NSTATES]; /* COMPLETE: tombstones */
-	struct tlist flush;
+	struct sv_htable calls; /* live + tombstones */
+	SLIST_HEAD(, cust) custs;
+	struct clist lists[SV_CALL_NSTATES]; /* COMPLETE: tombstones */
+	struct clist flush;
 	uint64_t serial;
 	uint64_t sip_seq;
 	uint64_t now; /* the latest now_ns seen (for markers, which have none) */
@@ -147,55 +84,17 @@ struct sv_sessions {
 
 /* ------------------------------------------------------------ lists */
 
-static void tl_append(struct tlist *l, struct call *c)
+static void fl_append(struct sv_sessions *s, struct call *c)
 {
-	c->tnext = NULL;
-	c->tprev = l->tail;
-	if (l->tail != NULL)
-		l->tail->tnext = c;
-	else
-		l->head = c;
-	l->tail = c;
-}
-
-static void tl_remove(struct tlist *l, struct call *c)
-{
-	if (c->tprev != NULL)
-		c->tprev->tnext = c->tnext;
-	else
-		l->head = c->tnext;
-	if (c->tnext != NULL)
-		c->tnext->tprev = c->tprev;
-	else
-		l->tail = c->tprev;
-	c->tprev = c->tnext = NULL;
-}
-
-static void fl_append(struct tlist *l, struct call *c)
-{
-	c->fnext = NULL;
-	c->fprev = l->tail;
-	if (l->tail != NULL)
-		l->tail->fnext = c;
-	else
-		l->head = c;
-	l->tail = c;
+	TAILQ_INSERT_TAIL(&s->flush, c, flink);
 	c->flags |= CF_IN_FLUSH;
 }
 
-static void fl_remove(struct tlist *l, struct call *c)
+static void fl_remove(struct sv_sessions *s, struct call *c)
 {
 	if (!(c->flags & CF_IN_FLUSH))
 		return;
-	if (c->fprev != NULL)
-		c->fprev->fnext = c->fnext;
-	else
-		l->head = c->fnext;
-	if (c->fnext != NULL)
-		c->fnext->fprev = c->fprev;
-	else
-		l->tail = c->fprev;
-	c->fprev = c->fnext = NULL;
+	TAILQ_REMOVE(&s->flush, c, flink);
 	c->flags &= (uint8_t)~CF_IN_FLUSH;
 }
 
@@ -208,11 +107,11 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 static void set_state(struct sv_sessions *s, struct call *c, enum sv_call_state st,
                       uint64_t deadline)
 {
-	tl_remove(&s->lists[c->state], c);
+	TAILQ_REMOVE(&s->lists[c->state], c, tlink);
 	s->st.calls[c->state]--;
 	c->state = (uint8_t)st;
 	c->deadline = deadline;
-	tl_append(&s->lists[st], c);
+	TAILQ_INSERT_TAIL(&s->lists[st], c, tlink);
 	s->st.calls[st]++;
 }
 
@@ -226,9 +125,10 @@ static uint64_t key_hash(const char *customer, const uint8_t *id, size_t len)
 
 static const struct cust *cust_find(const struct sv_sessions *s, const char *name)
 {
-	for (const struct cust *c = s->custs; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
-			return c;
+	const struct cust *c;
+	SLIST_FOREACH(c, &s->custs, link)
+	if (strcmp(c->name, name) == 0)
+		return c;
 	return NULL;
 }
 
@@ -242,8 +142,7 @@ static const struct cust *cust_intern(struct sv_sessions *s, const char *name)
 	if (c == NULL)
 		return NULL;
 	memcpy(c->name, name, n + 1);
-	c->next = s->custs;
-	s->custs = c;
+	SLIST_INSERT_HEAD(&s->custs, c, link);
 	return c;
 }
 
@@ -252,67 +151,31 @@ static struct call *find_call(const struct sv_sessions *s, const struct cust *cu
 {
 	if (cu == NULL)
 		return NULL;
-	for (struct call *c = s->buckets[h & (s->nbuckets - 1)]; c != NULL; c = c->hnext)
-		if (c->hash == h && c->cust == cu && c->call_id_len == len &&
+	for (struct sv_hnode *n = sv_htable_first(&s->calls, h); n != NULL;
+	     n = sv_htable_next(n, h)) {
+		struct call *c = sv_container_of(n, struct call, hnode);
+		if (c->cust == cu && c->call_id_len == len &&
 		    (len == 0 || memcmp(c->call_id, id, len) == 0))
 			return c;
-	return NULL;
-}
-
-static void table_grow(struct sv_sessions *s)
-{
-	size_t n = s->nbuckets * 2;
-	struct call **nb = calloc(n, sizeof(*nb));
-	if (nb == NULL)
-		return; /* keep the longer chains */
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		struct call *c = s->buckets[i], *next;
-		for (; c != NULL; c = next) {
-			next = c->hnext;
-			c->hnext = nb[c->hash & (n - 1)];
-			nb[c->hash & (n - 1)] = c;
-		}
 	}
-	free(s->buckets);
-	s->buckets = nb;
-	s->nbuckets = n;
-}
-
-static void table_unlink(struct sv_sessions *s, struct call *c)
-{
-	struct call **pp = &s->buckets[c->hash & (s->nbuckets - 1)];
-	while (*pp != NULL && *pp != c)
-		pp = &(*pp)->hnext;
-	if (*pp == c)
-		*pp = c->hnext;
-	s->ncalls--;
+	return NULL;
 }
 
 /* ------------------------------------------------------------ call memory */
 
 static void free_records(struct sv_sessions *s, struct call *c)
 {
-	for (struct sip_rec *r = c->sip_head, *n; r != NULL; r = n) {
-		n = r->next;
-		free(r);
-	}
-	for (struct rtcp_rec *r = c->rtcp, *n; r != NULL; r = n) {
-		n = r->next;
-		free(r);
-	}
-	for (struct log_rec *r = c->log_head, *n; r != NULL; r = n) {
-		n = r->next;
-		free(r);
-	}
-	free(c->quality);
-	c->sip_head = c->sip_tail = NULL;
-	c->rtcp = NULL;
-	c->log_head = c->log_tail = NULL;
-	c->quality = NULL;
-	c->quality_len = 0;
-	c->n_sip = c->n_rtcp = c->n_log = 0;
+	sv_evidence_release(&c->ev);
 	s->st.bytes_held -= c->bytes;
 	c->bytes = 0;
+}
+
+/* Frees the first n log lines of a call. */
+static void drop_lines(struct sv_sessions *s, struct call *c, size_t n)
+{
+	size_t freed = sv_evidence_drop_log(&c->ev, n);
+	c->bytes -= freed;
+	s->st.bytes_held -= freed;
 }
 
 static void hold(struct sv_sessions *s, struct call *c, size_t n)
@@ -327,25 +190,24 @@ static struct call *new_call(struct sv_sessions *s, const struct cust *cu, uint6
 	struct call *c = calloc(1, sizeof(*c) + len);
 	if (c == NULL)
 		return NULL;
+	if (sv_htable_insert(&s->calls, &c->hnode, h) != 0) {
+		free(c);
+		return NULL;
+	}
 	if (len > 0)
 		memcpy(c->call_id, id, len);
 	c->call_id_len = len;
 	c->cust = cu;
-	c->hash = h;
+	sv_evidence_init(&c->ev);
 	c->first_ts = first_ts;
 	c->serial = ++s->serial;
 	c->next_chunk = 1;
 	c->end_reason = SV_QUALITY_END_TIMEOUT;
 	c->state = SV_CALL_PENDING;
 	c->deadline = add_sat(now, s->lim.pending_timeout_ns);
-	tl_append(&s->lists[SV_CALL_PENDING], c);
+	TAILQ_INSERT_TAIL(&s->lists[SV_CALL_PENDING], c, tlink);
 	s->st.calls[SV_CALL_PENDING]++;
-	c->hnext = s->buckets[h & (s->nbuckets - 1)];
-	s->buckets[h & (s->nbuckets - 1)] = c;
-	s->ncalls++;
 	s->st.bytes_held += sizeof(*c) + len;
-	if (s->ncalls > s->nbuckets)
-		table_grow(s);
 	return c;
 }
 
@@ -362,7 +224,7 @@ static void fill_ref(const struct call *c, struct sv_call_ref *ref)
 /* Turns a live call into a tombstone (records freed, key kept). */
 static void bury(struct sv_sessions *s, struct call *c, uint64_t now)
 {
-	fl_remove(&s->flush, c);
+	fl_remove(s, c);
 	free_records(s, c);
 	set_state(s, c, SV_CALL_COMPLETE,
 	          add_sat(now, s->lim.tombstone_ns ? s->lim.tombstone_ns : TOMBSTONE_DEFAULT));
@@ -370,10 +232,10 @@ static void bury(struct sv_sessions *s, struct call *c, uint64_t now)
 
 static void destroy(struct sv_sessions *s, struct call *c)
 {
-	fl_remove(&s->flush, c);
-	tl_remove(&s->lists[c->state], c);
+	fl_remove(s, c);
+	TAILQ_REMOVE(&s->lists[c->state], c, tlink);
 	s->st.calls[c->state]--;
-	table_unlink(s, c);
+	sv_htable_remove(&s->calls, &c->hnode);
 	free_records(s, c);
 	s->st.bytes_held -= sizeof(*c) + c->call_id_len;
 	free(c);
@@ -395,43 +257,34 @@ int sv_sessions_new(const struct sv_session_limits *limits, const struct sv_sess
 	s->lim = *limits;
 	if (hooks != NULL)
 		s->hooks = *hooks;
-	s->nbuckets = MIN_BUCKETS;
-	if ((s->buckets = calloc(s->nbuckets, sizeof(*s->buckets))) == NULL) {
-		free(s);
-		return -ENOMEM;
-	}
+	s->calls.min_slots = MIN_BUCKETS;
+	SLIST_INIT(&s->custs);
+	for (int i = 0; i < SV_CALL_NSTATES; i++)
+		TAILQ_INIT(&s->lists[i]);
+	TAILQ_INIT(&s->flush);
 	*out = s;
 	return 0;
 }
 
 void sv_sessions_free(struct sv_sessions *s)
 {
+	struct sv_hwalk w = {0};
+	struct sv_hnode *n;
+	struct cust *cu;
+
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		for (struct call *c = s->buckets[i], *n; c != NULL; c = n) {
-			n = c->hnext;
-			free_records(s, c);
-			free(c);
-		}
-	}
-	for (struct cust *c = s->custs, *n; c != NULL; c = n) {
-		n = c->next;
+	while ((n = sv_htable_walk(&s->calls, &w)) != NULL) {
+		struct call *c = sv_container_of(n, struct call, hnode);
+		sv_evidence_release(&c->ev);
 		free(c);
 	}
-	free(s->buckets);
+	sv_htable_release(&s->calls);
+	while ((cu = SLIST_FIRST(&s->custs)) != NULL) {
+		SLIST_REMOVE_HEAD(&s->custs, link);
+		free(cu);
+	}
 	free(s);
-}
-
-void sv_call_objects_release(struct sv_call_objects *objs)
-{
-	if (objs == NULL)
-		return;
-	sv_buf_release(&objs->sip_pcap_gz);
-	sv_buf_release(&objs->rtcp_json_gz);
-	sv_buf_release(&objs->quality_json);
-	sv_buf_release(&objs->log_gz);
-	objs->log_chunk = 0;
 }
 
 const char *sv_call_state_name(enum sv_call_state st)
@@ -594,7 +447,7 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 			if (c->state == SV_CALL_PENDING || c->state == SV_CALL_ACTIVE) {
 				c->end_reason = SV_QUALITY_END_BYE;
 				c->ended_ts = ts;
-				fl_remove(&s->flush, c);
+				fl_remove(s, c);
 				set_state(s, c, SV_CALL_CLOSING,
 				          add_sat(now, s->lim.closing_grace_ns));
 			}
@@ -625,7 +478,7 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 		c->end_reason = SV_QUALITY_END_TIMEOUT;
 		set_state(s, c, SV_CALL_ACTIVE, add_sat(now, s->lim.active_timeout_ns));
 		c->flush_at = add_sat(now, s->lim.log_flush_ns);
-		fl_append(&s->flush, c);
+		fl_append(s, c);
 		return;
 	}
 	if (c->flags & CF_ANSWERED)
@@ -674,7 +527,7 @@ int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns
 		return 0;
 	}
 	size_t msg_len = sip->sip.len;
-	struct sip_rec *r = malloc(sizeof(*r) + msg_len);
+	struct sv_ev_sip *r = malloc(sizeof(*r) + msg_len);
 	if (r == NULL)
 		return -ENOMEM;
 	int created = 0;
@@ -686,7 +539,6 @@ int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns
 		}
 		created = 1;
 	}
-	r->next = NULL;
 	r->ts_ns = sip->ts_ns;
 	r->seq = ++s->sip_seq;
 	r->family = sip->src.family;
@@ -698,13 +550,8 @@ int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns
 	r->len = (uint32_t)msg_len;
 	if (msg_len > 0)
 		memcpy(r->data, sip->sip.p, msg_len);
-	if (c->sip_tail != NULL)
-		c->sip_tail->next = r;
-	else
-		c->sip_head = r;
-	c->sip_tail = r;
-	c->n_sip++;
-	hold(s, c, sizeof(*r) + msg_len);
+	STAILQ_INSERT_TAIL(&c->ev.sip, r, link);
+	hold(s, c, sv_ev_sip_size(r));
 	if (sip->ts_ns < c->first_ts)
 		c->first_ts = sip->ts_ns;
 	if (sip->ts_ns > c->last_ts)
@@ -736,8 +583,11 @@ static double block_rtt(const struct call *c, uint64_t ts, const struct sv_rtcp_
 	if (b->lsr == 0)
 		return -1;
 	size_t seen = 0;
-	for (const struct rtcp_rec *r = c->rtcp; r != NULL && seen++ < RECENT_REPORTS;
-	     r = r->next) {
+	const struct sv_ev_rtcp *r;
+	SLIST_FOREACH(r, &c->ev.rtcp, link)
+	{
+		if (seen++ == RECENT_REPORTS)
+			break;
 		if (r->pt != SV_RTCP_SR || r->ssrc != b->ssrc || r->sr_ntp != b->lsr ||
 		    r->ts_ns > ts)
 			continue;
@@ -787,8 +637,11 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 	uint64_t hash = raw != NULL ? sv_hash_bytes(14695981039346656037ull, raw, raw_len) : 0;
 	if (raw != NULL) {
 		size_t seen = 0;
-		for (const struct rtcp_rec *r = c->rtcp; r != NULL && seen++ < RECENT_REPORTS;
-		     r = r->next) {
+		const struct sv_ev_rtcp *r;
+		SLIST_FOREACH(r, &c->ev.rtcp, link)
+		{
+			if (seen++ == RECENT_REPORTS)
+				break;
 			uint64_t d =
 			    r->ts_ns > in->ts_ns ? r->ts_ns - in->ts_ns : in->ts_ns - r->ts_ns;
 			if (d > DEDUPE_WINDOW_NS)
@@ -816,7 +669,7 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 		uint32_t plen = 0;
 		if (off != UINT32_MAX && off <= raw_len && p->len <= raw_len - off)
 			plen = p->len;
-		struct rtcp_rec *r = malloc(sizeof(*r) + nb * sizeof(struct blk) + plen);
+		struct sv_ev_rtcp *r = malloc(sizeof(*r) + nb * sizeof(struct sv_ev_block) + plen);
 		if (r == NULL) {
 			free(parsed);
 			return -ENOMEM;
@@ -848,7 +701,7 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 		r->n_blocks = (uint8_t)nb;
 		for (size_t b = 0; b < nb; b++) {
 			const struct sv_rtcp_report_block *src = &rc->blocks[p->first_block + b];
-			struct blk *d = &r->blocks[b];
+			struct sv_ev_block *d = &r->blocks[b];
 			d->ssrc = src->ssrc;
 			d->fraction_lost = src->fraction_lost;
 			d->cumulative_lost = src->cumulative_lost;
@@ -862,10 +715,8 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 		r->raw_len = plen;
 		if (plen > 0)
 			memcpy((uint8_t *)&r->blocks[nb], raw + off, plen);
-		r->next = c->rtcp;
-		c->rtcp = r;
-		c->n_rtcp++;
-		hold(s, c, sizeof(*r) + nb * sizeof(struct blk) + plen);
+		SLIST_INSERT_HEAD(&c->ev.rtcp, r, link);
+		hold(s, c, sv_ev_rtcp_size(r));
 	}
 	free(parsed);
 	touch(s, c, now_ns);
@@ -891,20 +742,15 @@ int sv_sessions_log(struct sv_sessions *s, const char *customer, uint64_t now_ns
 	size_t n = log->line.len;
 	while (n > 0 && (log->line.p[n - 1] == '\n' || log->line.p[n - 1] == '\r'))
 		n--;
-	struct log_rec *r = malloc(sizeof(*r) + n);
+	struct sv_ev_log *r = malloc(sizeof(*r) + n);
 	if (r == NULL)
 		return -ENOMEM;
-	r->next = NULL;
 	r->len = (uint32_t)n;
 	if (n > 0)
 		memcpy(r->data, log->line.p, n);
-	if (c->log_tail != NULL)
-		c->log_tail->next = r;
-	else
-		c->log_head = r;
-	c->log_tail = r;
-	c->n_log++;
-	hold(s, c, sizeof(*r) + n);
+	STAILQ_INSERT_TAIL(&c->ev.log, r, link);
+	c->ev.n_log++;
+	hold(s, c, sv_ev_log_size(r));
 	touch(s, c, now_ns);
 	count(s, res, SV_INGEST_STORED);
 	return 0;
@@ -928,12 +774,12 @@ int sv_sessions_quality(struct sv_sessions *s, const char *customer, uint64_t no
 	if (q->json.len > 0)
 		memcpy(copy, q->json.p, q->json.len);
 	copy[q->json.len] = '\0';
-	s->st.bytes_held -= c->quality_len;
-	c->bytes -= c->quality_len;
-	free(c->quality);
-	c->quality = copy;
-	c->quality_len = q->json.len;
-	c->quality_ts = q->ts_ns;
+	s->st.bytes_held -= c->ev.quality_len;
+	c->bytes -= c->ev.quality_len;
+	free(c->ev.quality);
+	c->ev.quality = copy;
+	c->ev.quality_len = q->json.len;
+	c->ev.quality_ts = q->ts_ns;
 	hold(s, c, q->json.len);
 	touch(s, c, now_ns);
 	count(s, res, SV_INGEST_STORED);
@@ -944,603 +790,37 @@ int sv_sessions_quality(struct sv_sessions *s, const char *customer, uint64_t no
  * them. Returns 0 or -ENOMEM / -EIO (lines kept). */
 static int take_lines(struct sv_sessions *s, struct call *c, size_t n, struct sv_buf *out)
 {
-	struct sv_buf text;
-	int rc = 0;
-	sv_buf_init(&text);
-	size_t i = 0;
-	for (struct log_rec *r = c->log_head; r != NULL && i < n; r = r->next, i++)
-		if ((rc = sv_buf_append(&text, r->data, r->len)) != 0 ||
-		    (rc = sv_buf_append(&text, "\n", 1)) != 0)
-			break;
+	int rc = sv_evidence_log_gz(&c->ev, n, out);
 	if (rc == 0)
-		rc = sv_gz_compress(text.data != NULL ? text.data : (const uint8_t *)"", text.len,
-		                    out);
-	sv_buf_release(&text);
-	if (rc != 0)
-		return rc;
-	for (i = 0; i < n && c->log_head != NULL; i++) {
-		struct log_rec *r = c->log_head;
-		c->log_head = r->next;
-		c->bytes -= sizeof(*r) + r->len;
-		s->st.bytes_held -= sizeof(*r) + r->len;
-		free(r);
-		c->n_log--;
-	}
-	if (c->log_head == NULL)
-		c->log_tail = NULL;
-	return 0;
+		drop_lines(s, c, n);
+	return rc;
 }
 
 /* ------------------------------------------------------------ COMPLETE */
-
-/* A valid UTF-8, NUL-free copy of bytes (bad sequences and NUL become U+FFFD). */
-static char *utf8_copy(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	struct sv_buf o;
-	sv_buf_init(&o);
-	size_t i = 0;
-	while (i < len) {
-		uint8_t c = b[i];
-		size_t n = c < 0x80             ? 1
-		           : (c & 0xe0) == 0xc0 ? 2
-		           : (c & 0xf0) == 0xe0 ? 3
-		           : (c & 0xf8) == 0xf0 ? 4
-		                                : 0;
-		int ok = n > 0 && c != 0 && i + n <= len;
-		if (ok && n > 1) {
-			uint32_t cp = c & (0x7f >> n);
-			for (size_t k = 1; k < n; k++) {
-				if ((b[i + k] & 0xc0) != 0x80) {
-					ok = 0;
-					break;
-				}
-				cp = cp << 6 | (b[i + k] & 0x3f);
-			}
-			if (ok && ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-			           (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-			           (cp >= 0xd800 && cp <= 0xdfff)))
-				ok = 0;
-		}
-		if (ok) {
-			if (sv_buf_append(&o, b + i, n) != 0)
-				goto fail;
-			i += n;
-		} else {
-			if (sv_buf_append(&o, "\xef\xbf\xbd", 3) != 0)
-				goto fail;
-			i++;
-		}
-	}
-	if (sv_buf_append(&o, "", 1) != 0)
-		goto fail;
-	return (char *)o.data;
-fail:
-	sv_buf_release(&o);
-	return NULL;
-}
-
-struct endpoint {
-	int family;
-	uint8_t addr[16];
-	uint16_t port;
-	uint8_t side; /* enum sv_quality_dir */
-};
-
-struct ssrc_side {
-	uint32_t ssrc;
-	uint8_t side;
-};
-
-/* What the dialog's messages say, worked out at COMPLETE. */
-struct dialog {
-	char *from, *to;
-	char codec[32];
-	unsigned clock_rate;
-	struct endpoint *ep;
-	size_t n_ep, cap_ep;
-	struct ssrc_side *ss;
-	size_t n_ss, cap_ss;
-};
-
-static void dialog_release(struct dialog *d)
-{
-	free(d->from);
-	free(d->to);
-	free(d->ep);
-	free(d->ss);
-}
-
-static int add_ep(struct dialog *d, const struct sv_sdp_addr *a, uint16_t port, int side)
-{
-	if (a == NULL || (a->family != AF_INET && a->family != AF_INET6))
-		return 0;
-	for (size_t i = 0; i < d->n_ep; i++)
-		if (d->ep[i].family == a->family && d->ep[i].port == port &&
-		    d->ep[i].side == side && memcmp(d->ep[i].addr, a->addr, 16) == 0)
-			return 0;
-	if (d->n_ep == d->cap_ep) {
-		size_t n = d->cap_ep ? d->cap_ep * 2 : 8;
-		struct endpoint *e = realloc(d->ep, n * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		d->ep = e;
-		d->cap_ep = n;
-	}
-	struct endpoint *e = &d->ep[d->n_ep++];
-	e->family = a->family;
-	memcpy(e->addr, a->addr, 16);
-	e->port = port;
-	e->side = (uint8_t)side;
-	return 0;
-}
-
-static int add_ssrc(struct dialog *d, uint32_t ssrc, int side)
-{
-	for (size_t i = 0; i < d->n_ss; i++)
-		if (d->ss[i].ssrc == ssrc)
-			return 0; /* first attribution wins */
-	if (d->n_ss == d->cap_ss) {
-		size_t n = d->cap_ss ? d->cap_ss * 2 : 8;
-		struct ssrc_side *e = realloc(d->ss, n * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		d->ss = e;
-		d->cap_ss = n;
-	}
-	d->ss[d->n_ss].ssrc = ssrc;
-	d->ss[d->n_ss].side = (uint8_t)side;
-	d->n_ss++;
-	return 0;
-}
-
-static int str_eq(struct sv_str a, struct sv_str b)
-{
-	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-static int set_codec(char *dst, size_t cap, unsigned *rate, const struct sv_sdp *sdp)
-{
-	struct sv_str name;
-	uint32_t cr;
-	if (sv_sdp_codec(sdp, &name, &cr) != 0 || cr == 0 || name.len == 0 || name.len >= cap)
-		return 0;
-	for (size_t i = 0; i < name.len; i++)
-		if ((unsigned char)name.p[i] < 0x20 || (unsigned char)name.p[i] >= 0x7f)
-			return 0;
-	memcpy(dst, name.p, name.len);
-	dst[name.len] = '\0';
-	*rate = cr;
-	return 1;
-}
-
-static int analyse_dialog(const struct call *c, struct dialog *d)
-{
-	struct sv_sip_msg m;
-	struct sv_str caller = {NULL, 0};
-	int have_offer = 0, have_answer = 0, offer_side = -1;
-	char answer_codec[32] = "";
-	unsigned answer_rate = 0;
-	const struct sip_rec *inv = NULL, *any_inv = NULL;
-
-	memset(d, 0, sizeof(*d));
-	/* The caller's tag: From-tag of the initial INVITE, else of the first
-	 * message of the INVITE transaction. */
-	for (const struct sip_rec *r = c->sip_head; r != NULL; r = r->next) {
-		if (sv_sip_parse(r->data, r->len, &m) != 0 || m.cseq_method != SV_SIP_INVITE)
-			continue;
-		if (m.is_request && m.method == SV_SIP_INVITE && m.to.tag.len == 0) {
-			caller = m.from.tag;
-			inv = r;
-			break;
-		}
-		if (any_inv == NULL) {
-			any_inv = r;
-			caller = m.from.tag;
-		}
-	}
-	if (inv == NULL)
-		inv = any_inv;
-	if (inv != NULL && sv_sip_parse(inv->data, inv->len, &m) == 0) {
-		d->from = utf8_copy(m.from.uri.p, m.from.uri.len);
-		d->to = utf8_copy(m.to.uri.p, m.to.uri.len);
-	} else {
-		d->from = utf8_copy("", 0);
-		d->to = utf8_copy("", 0);
-	}
-	if (d->from == NULL || d->to == NULL)
-		return -ENOMEM;
-	strcpy(d->codec, "PCMU");
-	d->clock_rate = 8000;
-	for (const struct sip_rec *r = c->sip_head; r != NULL; r = r->next) {
-		struct sv_str body;
-		struct sv_sdp sdp;
-		if (sv_sip_parse(r->data, r->len, &m) != 0 || sv_sip_sdp_body(&m, &body) != 0 ||
-		    sv_sdp_parse((const uint8_t *)body.p, body.len, &sdp) != 0)
-			continue;
-		int from_caller = str_eq(m.from.tag, caller);
-		int side =
-		    (m.is_request ? from_caller : !from_caller) ? SV_QUALITY_UAC : SV_QUALITY_UAS;
-		for (unsigned i = 0; i < sdp.n_media; i++) {
-			struct sv_sdp_endpoint ep;
-			const struct sv_sdp_media *md = &sdp.media[i];
-			if (sv_sdp_rtcp(&sdp, md, &ep) == 0 &&
-			    add_ep(d, ep.addr, ep.port, side) != 0)
-				return -ENOMEM;
-			for (unsigned k = 0; k < md->n_ssrc; k++)
-				if (add_ssrc(d, md->ssrc[k], side) != 0)
-					return -ENOMEM;
-		}
-		if (!have_offer) {
-			have_offer = set_codec(d->codec, sizeof(d->codec), &d->clock_rate, &sdp);
-			if (have_offer)
-				offer_side = side;
-		} else if (!have_answer && side != offer_side) {
-			have_answer =
-			    set_codec(answer_codec, sizeof(answer_codec), &answer_rate, &sdp);
-		}
-	}
-	if (have_answer) {
-		memcpy(d->codec, answer_codec, sizeof(d->codec));
-		d->clock_rate = answer_rate;
-	}
-	return 0;
-}
-
-/* Which side an address belongs to: 0 uac, 1 uas, -1 none or both. */
-static int ep_side(const struct dialog *d, const struct sv_wire_addr *a, int with_port)
-{
-	int family = a->family == 4 ? AF_INET : a->family == 6 ? AF_INET6 : 0;
-	int found = -1;
-	for (size_t i = 0; i < d->n_ep; i++) {
-		const struct endpoint *e = &d->ep[i];
-		if (e->family != family ||
-		    memcmp(e->addr, a->ip, family == AF_INET ? 4 : 16) != 0 ||
-		    (with_port && e->port != a->port))
-			continue;
-		if (found >= 0 && found != e->side)
-			return -1;
-		found = e->side;
-	}
-	return found;
-}
-
-static int report_side(struct dialog *d, const struct rtcp_rec *r)
-{
-	if (r->has_addr) {
-		int x;
-		if ((x = ep_side(d, &r->src, 1)) >= 0)
-			return x;
-		if ((x = ep_side(d, &r->dst, 1)) >= 0)
-			return !x;
-		if ((x = ep_side(d, &r->src, 0)) >= 0)
-			return x;
-		if ((x = ep_side(d, &r->dst, 0)) >= 0)
-			return !x;
-	}
-	for (size_t i = 0; i < d->n_ss; i++)
-		if (d->ss[i].ssrc == r->ssrc)
-			return d->ss[i].side;
-	return -1;
-}
-
-static void addr_text(const struct sv_wire_addr *a, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-	if (inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->ip, ip, sizeof(ip)) == NULL)
-		strcpy(ip, "?");
-	if (a->family == 6)
-		snprintf(buf, len, "[%s]:%u", ip, a->port);
-	else
-		snprintf(buf, len, "%s:%u", ip, a->port);
-}
-
-static const char *pt_name(uint8_t pt)
-{
-	return pt == SV_RTCP_SR ? "sr" : pt == SV_RTCP_RR ? "rr" : "xr";
-}
-
-static int cmp_sip(const void *a, const void *b)
-{
-	const struct sip_rec *x = *(const struct sip_rec *const *)a;
-	const struct sip_rec *y = *(const struct sip_rec *const *)b;
-	if (x->ts_ns != y->ts_ns)
-		return x->ts_ns < y->ts_ns ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static int build_pcap(const struct call *c, struct sv_buf *out)
-{
-	struct sv_pcapw w;
-	const struct sip_rec **v = NULL;
-	int rc = 0;
-	if (c->n_sip > 0 && (v = malloc(c->n_sip * sizeof(*v))) == NULL)
-		return -ENOMEM;
-	size_t n = 0;
-	for (const struct sip_rec *r = c->sip_head; r != NULL; r = r->next)
-		v[n++] = r;
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_sip);
-	sv_pcapw_init(&w);
-	for (size_t i = 0; i < n; i++) {
-		struct sv_pcap_rec pr = {
-		    .ts_ns = v[i]->ts_ns,
-		    .family = v[i]->family == 6 ? AF_INET6 : AF_INET,
-		    .sport = v[i]->sport,
-		    .dport = v[i]->dport,
-		    .transport = (enum sv_pcap_transport)v[i]->transport,
-		    .payload = v[i]->data,
-		    .len = v[i]->len,
-		};
-		memcpy(pr.src, v[i]->src, 16);
-		memcpy(pr.dst, v[i]->dst, 16);
-		rc = sv_pcapw_add(&w, &pr);
-		if (rc == -ENOMEM)
-			break;
-		rc = 0; /* a message too big for one datagram is left out */
-	}
-	if (rc == 0)
-		rc = sv_pcapw_finish_gz(&w, out);
-	sv_pcapw_release(&w);
-	free(v);
-	return rc;
-}
-
-/* Samples from an agent's DATA_QUALITY document (RTP statistics). */
-static size_t rtp_samples(const struct call *c, struct sv_quality_sample out[2])
-{
-	static const char *const dirs[2] = {"uac", "uas"};
-	size_t n = 0;
-	if (c->quality == NULL)
-		return 0;
-	json_t *root = json_loadb((const char *)c->quality, c->quality_len, 0, NULL);
-	json_t *ds = json_object_get(root, "directions");
-	for (int d = 0; d < 2 && json_is_object(ds); d++) {
-		json_t *o = json_object_get(ds, dirs[d]);
-		json_t *j = json_object_get(json_object_get(o, "jitter"), "avg");
-		json_t *l = json_object_get(json_object_get(o, "loss"), "avg");
-		json_t *t = json_object_get(json_object_get(o, "rtt"), "avg");
-		if (!json_is_number(j) || !json_is_number(l))
-			continue;
-		double jv = json_number_value(j), lv = json_number_value(l);
-		double tv = json_is_number(t) ? json_number_value(t) : 0;
-		if (!isfinite(jv) || jv < 0 || jv > 1e7 || !isfinite(lv) || lv < 0 || lv > 100 ||
-		    !isfinite(tv) || tv < 0 || tv > 1e7)
-			continue;
-		out[n].ts_ns = c->quality_ts;
-		out[n].dir = (enum sv_quality_dir)d;
-		out[n].jitter_ms = jv;
-		out[n].loss_pct = lv;
-		out[n].rtt_ms = tv;
-		n++;
-	}
-	json_decref(root);
-	return n;
-}
-
-/* Largest clock_rate sv_rtcpjson_load() accepts. */
-#define RTCPJSON_CLOCK_MAX 1000000u
-
-static uint64_t ms_floor(uint64_t ns)
-{
-	return ns - ns % 1000000u;
-}
-
-/*
- * What sv_rtcpjson_load() gives back for the document sv_rtcpjson_dump()
- * wrote from call + reports (with the summary), without the text round
- * trip: times at millisecond precision (ISO-8601 in the summary), the status
- * clamped to 0..699, "answered" as the reader infers it, one sample per block
- * of the uac/uas reports in document order, timestamps as written (63 bits),
- * rtt as written (null = unknown). doc->samples is owned (release with
- * sv_rtcpjson_release); the call's strings stay borrowed from call.
- * test_session.c checks the result against --analyze byte for byte.
- */
-static int read_back(const struct sv_quality_call *call, const struct sv_rtcpjson_report *reps,
-                     size_t n, struct sv_rtcpjson *doc)
-{
-	size_t total = 0;
-	struct sv_quality_call *rc = &doc->call;
-
-	*rc = *call;
-	rc->codec = call->codec != NULL ? call->codec : "";
-	rc->final_status =
-	    call->final_status >= 0 && call->final_status <= 699 ? call->final_status : 0;
-	rc->end_reason = (enum sv_quality_end)((unsigned)call->end_reason & 3);
-	rc->started_ns = ms_floor(call->started_ns);
-	rc->answered_ns = call->answered ? ms_floor(call->answered_ns) : 0;
-	rc->ended_ns = ms_floor(call->ended_ns);
-	rc->answered = (rc->final_status >= 200 && rc->final_status <= 299) || rc->answered_ns != 0;
-	rc->from = call->from != NULL ? call->from : "";
-	rc->to = call->to != NULL ? call->to : "";
-	doc->has_summary = 1;
-	doc->n_reports = n;
-	for (size_t i = 0; i < n; i++)
-		total += reps[i].n_blocks;
-	if (total > 0 && (doc->samples = malloc(total * sizeof(*doc->samples))) == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct sv_rtcpjson_report *r = &reps[i];
-		enum sv_quality_dir dir;
-		if (strcmp(r->direction, "uac") == 0)
-			dir = SV_QUALITY_UAC;
-		else if (strcmp(r->direction, "uas") == 0)
-			dir = SV_QUALITY_UAS;
-		else
-			continue;
-		for (size_t k = 0; k < r->n_blocks; k++) {
-			const struct sv_rtcpjson_block *b = &r->blocks[k];
-			double rtt = isfinite(b->rtt_ms) && b->rtt_ms >= 0 && b->rtt_ms <= 1e7
-			                 ? b->rtt_ms
-			                 : -1;
-			int e = sv_quality_sample_from_block(
-			    r->ts_ns & INT64_MAX, dir, b->fraction_lost, b->jitter, rc->clock_rate,
-			    rtt, &doc->samples[doc->n_samples]);
-			if (e != 0)
-				return e;
-			doc->n_samples++;
-		}
-	}
-	return 0;
-}
-
-static int build_objects(struct sv_sessions *s, struct call *c, struct sv_call_objects *o)
-{
-	struct dialog d;
-	struct sv_quality_call qc;
-	struct sv_rtcpjson_report *reps = NULL;
-	struct sv_rtcpjson_block *blks = NULL;
-	const struct rtcp_rec **order = NULL;
-	char(*addrs)[2][64] = NULL;
-	struct sv_buf json;
-	struct sv_rtcpjson doc;
-	json_t *q = NULL;
-	char *cid = NULL;
-	int rc;
-
-	sv_buf_init(&json);
-	memset(&doc, 0, sizeof(doc));
-	if ((rc = analyse_dialog(c, &d)) != 0)
-		goto out;
-	rc = -ENOMEM;
-	if ((cid = utf8_copy(c->call_id, c->call_id_len)) == NULL)
-		goto out;
-	sv_quality_call_init(&qc);
-	qc.call_id = cid;
-	qc.customer = c->cust->name;
-	qc.codec = d.codec;
-	qc.clock_rate = d.clock_rate;
-	qc.answered = (c->flags & CF_ANSWERED) != 0;
-	qc.started_ns = (c->flags & CF_HAS_INVITE) ? c->invite_ts : c->first_ts;
-	qc.answered_ns = qc.answered ? c->answered_ts : 0;
-	qc.ended_ns = c->ended_ts != 0 ? c->ended_ts : c->last_ts;
-	qc.final_status = c->final_status;
-	qc.end_reason = (enum sv_quality_end)c->end_reason;
-	qc.from = d.from;
-	qc.to = d.to;
-
-	/* RTCP reports, oldest first. */
-	size_t nb = 0, n = c->n_rtcp;
-	if (n > 0) {
-		if ((order = malloc(n * sizeof(*order))) == NULL ||
-		    (reps = calloc(n, sizeof(*reps))) == NULL ||
-		    (addrs = malloc(n * sizeof(*addrs))) == NULL)
-			goto out;
-		size_t i = n;
-		for (const struct rtcp_rec *r = c->rtcp; r != NULL; r = r->next) {
-			order[--i] = r;
-			nb += r->n_blocks;
-		}
-		if (nb > 0 && (blks = calloc(nb, sizeof(*blks))) == NULL)
-			goto out;
-	}
-	/* Directions: addressed reports teach the sender SSRCs, then the rest. */
-	int *side = n > 0 ? malloc(n * sizeof(int)) : NULL;
-	if (n > 0 && side == NULL)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		side[i] = order[i]->has_addr ? report_side(&d, order[i]) : -1;
-		if (side[i] >= 0 && add_ssrc(&d, order[i]->ssrc, side[i]) != 0) {
-			free(side);
-			goto out;
-		}
-	}
-	size_t bi = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct rtcp_rec *r = order[i];
-		if (side[i] < 0)
-			side[i] = report_side(&d, r);
-		if (side[i] < 0)
-			s->st.rtcp_unknown_direction++;
-		struct sv_rtcpjson_report *p = &reps[i];
-		p->ts_ns = r->ts_ns;
-		p->source = r->origin == SV_RTCP_FROM_HEP ? "hep" : "agent";
-		p->direction = side[i] == SV_QUALITY_UAC   ? "uac"
-		               : side[i] == SV_QUALITY_UAS ? "uas"
-		                                           : "unknown";
-		if (r->has_addr) {
-			addr_text(&r->src, addrs[i][0], sizeof(addrs[i][0]));
-			addr_text(&r->dst, addrs[i][1], sizeof(addrs[i][1]));
-			p->src = addrs[i][0];
-			p->dst = addrs[i][1];
-		}
-		p->ssrc = r->ssrc;
-		p->packet_type = pt_name(r->pt);
-		p->blocks = blks != NULL ? &blks[bi] : NULL;
-		p->n_blocks = r->n_blocks;
-		for (size_t k = 0; k < r->n_blocks; k++, bi++) {
-			const struct blk *b = &r->blocks[k];
-			blks[bi] = (struct sv_rtcpjson_block){
-			    .ssrc = b->ssrc,
-			    .fraction_lost = b->fraction_lost,
-			    .cumulative_lost = b->cumulative_lost,
-			    .highest_seq = b->highest_seq,
-			    .jitter = b->jitter,
-			    .lsr = b->lsr,
-			    .dlsr = b->dlsr,
-			    .rtt_ms =
-			        b->rtt_ms >= 0 ? round((double)b->rtt_ms * 1000.0) / 1000.0 : -1,
-			};
-		}
-		if (r->raw_len > 0) {
-			p->raw = (const uint8_t *)&r->blocks[r->n_blocks];
-			p->raw_len = r->raw_len;
-		}
-	}
-	free(side);
-	if ((rc = sv_rtcpjson_dump(&qc, reps, n, 1, &json)) != 0 ||
-	    (rc = sv_gz_compress(json.data, json.len, &o->rtcp_json_gz)) != 0)
-		goto out;
-	/* quality.json is what --analyze makes of that rtcp.json. Built from the
-	 * reports directly (no parse of the document just written); a clock
-	 * rate the reader refuses takes the reader's path, so both agree. */
-	if (d.clock_rate > RTCPJSON_CLOCK_MAX) {
-		if ((rc = sv_rtcpjson_load(json.data, json.len, &doc, NULL, 0)) != 0)
-			goto out;
-	} else {
-		if ((rc = read_back(&qc, reps, n, &doc)) != 0)
-			goto out;
-	}
-	if (doc.n_samples > 0) {
-		rc = sv_quality_build(&doc.call, doc.samples, doc.n_samples, SV_QUALITY_SRC_RTCP,
-		                      &q);
-	} else {
-		struct sv_quality_sample rs[2];
-		size_t k = rtp_samples(c, rs);
-		rc = sv_quality_build(&doc.call, rs, k, SV_QUALITY_SRC_RTP, &q);
-	}
-	if (rc != 0 || (rc = sv_quality_dump(q, &o->quality_json)) != 0)
-		goto out;
-	if ((rc = build_pcap(c, &o->sip_pcap_gz)) != 0)
-		goto out;
-	if (c->n_log > 0) {
-		if ((rc = take_lines(s, c, c->n_log, &o->log_gz)) != 0)
-			goto out;
-		o->log_chunk = c->next_chunk++;
-	}
-out:
-	json_decref(q);
-	sv_rtcpjson_release(&doc);
-	sv_buf_release(&json);
-	free(order);
-	free(reps);
-	free(blks);
-	free(addrs);
-	free(cid);
-	dialog_release(&d);
-	return rc;
-}
 
 /* COMPLETE: objects, hook, tombstone. */
 static void complete(struct sv_sessions *s, struct call *c, uint64_t now)
 {
 	struct sv_call_objects o;
-	memset(&o, 0, sizeof(o));
-	sv_buf_init(&o.sip_pcap_gz);
-	sv_buf_init(&o.rtcp_json_gz);
-	sv_buf_init(&o.quality_json);
-	sv_buf_init(&o.log_gz);
-	if (build_objects(s, c, &o) == 0) {
+	struct sv_evidence_call ec = {
+	    .customer = c->cust->name,
+	    .call_id = c->call_id,
+	    .call_id_len = c->call_id_len,
+	    .answered = (c->flags & CF_ANSWERED) != 0,
+	    .started_ns = (c->flags & CF_HAS_INVITE) ? c->invite_ts : c->first_ts,
+	    .answered_ns = c->answered_ts,
+	    .ended_ns = c->ended_ts != 0 ? c->ended_ts : c->last_ts,
+	    .final_status = c->final_status,
+	    .end_reason = (enum sv_quality_end)c->end_reason,
+	    .log_chunk = c->next_chunk,
+	};
+	size_t unknown = 0;
+
+	sv_call_objects_init(&o);
+	if (sv_evidence_build(&c->ev, &ec, &o, &unknown) == 0) {
+		s->st.rtcp_unknown_direction += unknown;
+		if (o.log_chunk != 0)
+			c->next_chunk++;
 		if (s->hooks.complete != NULL) {
 			struct sv_call_ref ref;
 			fill_ref(c, &ref);
@@ -1558,14 +838,14 @@ static void complete(struct sv_sessions *s, struct call *c, uint64_t now)
 
 static void flush_logs(struct sv_sessions *s, struct call *c, uint64_t now)
 {
-	fl_remove(&s->flush, c);
+	fl_remove(s, c);
 	c->flush_at = add_sat(now, s->lim.log_flush_ns ? s->lim.log_flush_ns : NS_PER_S);
-	fl_append(&s->flush, c);
-	if (c->n_log == 0)
+	fl_append(s, c);
+	if (c->ev.n_log == 0)
 		return;
 	struct sv_buf gz;
 	sv_buf_init(&gz);
-	size_t lines = c->n_log;
+	size_t lines = c->ev.n_log;
 	if (take_lines(s, c, lines, &gz) == 0) {
 		unsigned chunk = c->next_chunk++;
 		s->st.log_chunks++;
@@ -1582,26 +862,26 @@ uint64_t sv_sessions_tick(struct sv_sessions *s, uint64_t now_ns)
 {
 	see(s, now_ns);
 	struct call *c;
-	while ((c = s->flush.head) != NULL && c->flush_at <= now_ns)
+	while ((c = TAILQ_FIRST(&s->flush)) != NULL && c->flush_at <= now_ns)
 		flush_logs(s, c, now_ns);
-	while ((c = s->lists[SV_CALL_CLOSING].head) != NULL && c->deadline <= now_ns)
+	while ((c = TAILQ_FIRST(&s->lists[SV_CALL_CLOSING])) != NULL && c->deadline <= now_ns)
 		complete(s, c, now_ns);
-	while ((c = s->lists[SV_CALL_PENDING].head) != NULL && c->deadline <= now_ns) {
+	while ((c = TAILQ_FIRST(&s->lists[SV_CALL_PENDING])) != NULL && c->deadline <= now_ns) {
 		c->end_reason = SV_QUALITY_END_TIMEOUT;
 		complete(s, c, now_ns);
 	}
-	while ((c = s->lists[SV_CALL_ACTIVE].head) != NULL && c->deadline <= now_ns) {
+	while ((c = TAILQ_FIRST(&s->lists[SV_CALL_ACTIVE])) != NULL && c->deadline <= now_ns) {
 		c->end_reason = SV_QUALITY_END_TIMEOUT;
 		complete(s, c, now_ns);
 	}
-	while ((c = s->lists[SV_CALL_COMPLETE].head) != NULL && c->deadline <= now_ns)
+	while ((c = TAILQ_FIRST(&s->lists[SV_CALL_COMPLETE])) != NULL && c->deadline <= now_ns)
 		destroy(s, c);
 	uint64_t next = UINT64_MAX;
 	for (int i = 0; i < SV_CALL_NSTATES; i++)
-		if (s->lists[i].head != NULL && s->lists[i].head->deadline < next)
-			next = s->lists[i].head->deadline;
-	if (s->flush.head != NULL && s->flush.head->flush_at < next)
-		next = s->flush.head->flush_at;
+		if ((c = TAILQ_FIRST(&s->lists[i])) != NULL && c->deadline < next)
+			next = c->deadline;
+	if ((c = TAILQ_FIRST(&s->flush)) != NULL && c->flush_at < next)
+		next = c->flush_at;
 	return next;
 }
 
@@ -1612,7 +892,7 @@ void sv_sessions_complete_all(struct sv_sessions *s, uint64_t now_ns)
 	for (size_t i = 0; i < 3; i++) {
 		struct call *c;
 		uint64_t guard = s->st.calls[order[i]];
-		while ((c = s->lists[order[i]].head) != NULL && guard-- > 0) {
+		while ((c = TAILQ_FIRST(&s->lists[order[i]])) != NULL && guard-- > 0) {
 			if (order[i] != SV_CALL_CLOSING)
 				c->end_reason = SV_QUALITY_END_TIMEOUT;
 			complete(s, c, now_ns);
@@ -1631,16 +911,7 @@ int sv_sessions_mark_log_flushed(struct sv_sessions *s, const char *customer,
 	    find_call(s, cust_find(s, customer), key_hash(customer, call_id, len), call_id, len);
 	if (c == NULL || c->state == SV_CALL_COMPLETE)
 		return SV_E_NOTFOUND;
-	for (size_t i = 0; i < lines && c->log_head != NULL; i++) {
-		struct log_rec *r = c->log_head;
-		c->log_head = r->next;
-		c->bytes -= sizeof(*r) + r->len;
-		s->st.bytes_held -= sizeof(*r) + r->len;
-		free(r);
-		c->n_log--;
-	}
-	if (c->log_head == NULL)
-		c->log_tail = NULL;
+	drop_lines(s, c, lines);
 	if (chunk >= c->next_chunk)
 		c->next_chunk = chunk + 1;
 	return 0;
@@ -1671,7 +942,9 @@ size_t sv_sessions_customers_of(const struct sv_sessions *s, const uint8_t *call
 		*customer = NULL;
 	if (s == NULL || len == 0 || call_id == NULL)
 		return 0;
-	for (const struct cust *cu = s->custs; cu != NULL; cu = cu->next) {
+	const struct cust *cu;
+	SLIST_FOREACH(cu, &s->custs, link)
+	{
 		struct call *c = find_call(s, cu, key_hash(cu->name, call_id, len), call_id, len);
 		if (c == NULL || c->state == SV_CALL_COMPLETE)
 			continue;

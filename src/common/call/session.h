@@ -34,6 +34,7 @@
 #define SV_SESSION_H
 
 #include "base/buf.h"
+#include "call/evidence.h"
 #include "proto/rtcp.h"
 #include "proto/wire.h"
 
@@ -81,17 +82,7 @@ struct sv_call_ref {
 	uint64_t *user; /* a slot the owner may use (e.g. its journal segment); 0 at creation */
 };
 
-/* The objects of a completed call; buffers owned by the struct (the hook may
- * sv_buf_take() them). sv_call_objects_release() frees what is left. */
-struct sv_call_objects {
-	struct sv_buf sip_pcap_gz;  /* sip.pcap.gz */
-	struct sv_buf rtcp_json_gz; /* rtcp.json.gz */
-	struct sv_buf quality_json; /* quality.json */
-	unsigned log_chunk;         /* number of the final log chunk, 0 when none */
-	struct sv_buf log_gz;       /* log-NNNNNN.gz for log_chunk */
-};
-
-void sv_call_objects_release(struct sv_call_objects *objs);
+/* struct sv_call_objects and sv_call_objects_release(): see evidence.h. */
 
 struct sv_session_hooks {
 	void *arg;
@@ -127,11 +118,7 @@ void sv_sessions_free(struct sv_sessions *s);
 int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                     const struct sv_wire_sip *sip, enum sv_ingest *res);
 
-enum sv_rtcp_origin {
-	SV_RTCP_FROM_AGENT = 0, /* DATA_RTCP / DATA_RTCP_ADDR: rtcp.json "source": "agent" */
-	SV_RTCP_FROM_HEP = 1,   /* HEP type 5: "source": "hep" */
-};
-
+/* enum sv_rtcp_origin: see evidence.h. */
 struct sv_rtcp_input {
 	uint64_t ts_ns;
 	const uint8_t *call_id;

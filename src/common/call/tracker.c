@@ -1,96 +1,29 @@
 /*
  * tracker.c - INVITE dialogs, media endpoints, RTCP/RTP matching, log slicing.
  *
- * Four intrusive chained hash tables (Call-ID, endpoint, SSRC, log anchor)
- * give O(1) work per packet; calls sit on one of three lists ordered by
- * their deadline (EARLY and CONFIRMED by last activity, ENDED by end time,
- * constant timeouts per list keep appends in order), plus a fourth list of
+ * Four base/htable.h tables (Call-ID, endpoint, SSRC, log anchor) give O(1)
+ * work per packet; calls sit on one of three TAILQs ordered by their
+ * deadline (EARLY and CONFIRMED by last activity, ENDED by end time,
+ * constant timeouts per list keep appends in order), plus a fourth TAILQ of
  * ENDED calls waiting for their DATA_QUALITY document.
  */
 #include "call/tracker.h"
 
 #include "base/errors.h"
 #include "base/hash.h"
+#include "base/htable.h"
 #include "proto/rtcp.h"
 #include "proto/sdp.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
-#define CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
-
 #define GRAM_MASK ((1ull << (8 * SV_TRACKER_LOG_GRAM)) - 1)
-
-/* ------------------------------------------------------------ hashing */
-
-struct hnode {
-	struct hnode *next;
-	uint64_t h;
-};
-
-struct htab {
-	struct hnode **b;
-	size_t mask;
-	size_t n;
-};
-
-static int htab_init(struct htab *t, size_t nb)
-{
-	t->b = calloc(nb, sizeof(*t->b));
-	t->mask = nb - 1;
-	t->n = 0;
-	return t->b == NULL ? -ENOMEM : 0;
-}
-
-/* Doubles the bucket array when the load passes 1; on failure chains just
- * get longer. */
-static void htab_grow(struct htab *t)
-{
-	size_t nb = (t->mask + 1) * 2;
-	struct hnode **b = calloc(nb, sizeof(*b));
-	if (b == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct hnode *x = t->b[i], *next;
-		for (; x != NULL; x = next) {
-			next = x->next;
-			x->next = b[x->h & (nb - 1)];
-			b[x->h & (nb - 1)] = x;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->mask = nb - 1;
-}
-
-static void htab_add(struct htab *t, struct hnode *x, uint64_t h)
-{
-	if (t->n > t->mask)
-		htab_grow(t);
-	x->h = h;
-	x->next = t->b[h & t->mask];
-	t->b[h & t->mask] = x;
-	t->n++;
-}
-
-static void htab_del(struct htab *t, struct hnode *x)
-{
-	for (struct hnode **pp = &t->b[x->h & t->mask]; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == x) {
-			*pp = x->next;
-			t->n--;
-			return;
-		}
-	}
-}
-
-static struct hnode *htab_first(const struct htab *t, uint64_t h)
-{
-	return t->b[h & t->mask];
-}
+#define MIN_SLOTS 256
 
 /* ------------------------------------------------------------ state */
 
@@ -105,101 +38,73 @@ struct epkey {
 };
 
 struct ep {
-	struct hnode hn;
+	struct sv_hnode hn;
 	struct epkey k;
-	struct call *call;
 	uint8_t side;  /* side whose SDP named it (it receives there) */
 	uint8_t kinds; /* EP_* */
+	struct call *call;
 };
 
 struct ssrc_ent {
-	struct hnode hn;
+	struct sv_hnode hn;
 	uint32_t ssrc;
 	uint8_t side;
 	struct call *call;
 };
 
 struct call {
-	struct hnode hn; /* by Call-ID */
-	struct hnode an; /* log anchor */
+	struct sv_hnode hn; /* by Call-ID */
+	struct sv_hnode an; /* log anchor */
 	uint64_t gram;
+	char *id;        /* Call-ID, NUL, the caller's From tag, NUL (one allocation) */
+	uint16_t id_len; /* <= SV_TRACKER_MAX_CALLID */
 	uint16_t an_off;
-	bool has_an;
-	char *id;
-	size_t id_len;
-	char *tag; /* the caller's From tag */
-	size_t tag_len;
+	uint32_t tag_len;
 	uint8_t state;
 	uint8_t end_reason;
 	uint8_t first_sdp_side;
 	bool codec_from_answer;
+	bool has_an;
+	bool in_q;
+	bool analyse;
+	uint8_t codec_len;
 	int final_status;
 	uint64_t last_ns, end_ns;
-	struct call *prev, *next; /* list of its state */
-	struct call *qprev, *qnext;
-	bool in_q;
+	TAILQ_ENTRY(call) link;  /* list of its state */
+	TAILQ_ENTRY(call) qlink; /* the quality queue, when in_q */
 	struct epkey eps[SV_TRACKER_MAX_ENDPOINTS];
 	unsigned n_ep, ep_next;
 	uint32_t ssrcs[SV_TRACKER_MAX_SSRCS];
 	unsigned n_ssrc, ssrc_next;
-	bool analyse;
 	struct sv_rtpstats *rtp;
 	char codec[32];
-	size_t codec_len;
 	uint32_t clock;
 };
 
-struct clist {
-	struct call *head, *tail;
-};
+TAILQ_HEAD(clist, call);
 
 struct sv_tracker {
 	struct sv_tracker_limits lim;
 	uint64_t seed;
 	uint64_t now; /* the latest time seen: keeps list order */
-	struct htab calls, eps, ssrcs, grams;
+	struct sv_htable calls, eps, ssrcs, grams;
 	struct clist lists[3];
-	struct clist q;    /* via qprev/qnext */
+	struct clist q;    /* via qlink */
 	struct call *dead; /* expired, freed at the next poll */
 	struct sv_buf qjson;
 	struct sv_tracker_stats st;
 };
 
-static void list_add(struct clist *l, struct call *c)
+static const char *call_tag(const struct call *c)
 {
-	c->next = NULL;
-	c->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = c;
-	else
-		l->head = c;
-	l->tail = c;
-}
-
-static void list_del(struct clist *l, struct call *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		l->head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		l->tail = c->prev;
-	c->prev = c->next = NULL;
+	return c->id + c->id_len + 1;
 }
 
 static void q_add(struct sv_tracker *t, struct call *c)
 {
 	if (c->in_q)
 		return;
-	c->qnext = NULL;
-	c->qprev = t->q.tail;
-	if (t->q.tail != NULL)
-		t->q.tail->qnext = c;
-	else
-		t->q.head = c;
-	t->q.tail = c;
+	TAILQ_INSERT_TAIL(&t->q, c, qlink);
 	c->in_q = true;
 }
 
@@ -207,15 +112,7 @@ static void q_del(struct sv_tracker *t, struct call *c)
 {
 	if (!c->in_q)
 		return;
-	if (c->qprev != NULL)
-		c->qprev->qnext = c->qnext;
-	else
-		t->q.head = c->qnext;
-	if (c->qnext != NULL)
-		c->qnext->qprev = c->qprev;
-	else
-		t->q.tail = c->qprev;
-	c->qprev = c->qnext = NULL;
+	TAILQ_REMOVE(&t->q, c, qlink);
 	c->in_q = false;
 }
 
@@ -231,15 +128,15 @@ static void touch(struct sv_tracker *t, struct call *c)
 	if (c->state == ST_ENDED)
 		return;
 	c->last_ns = t->now;
-	list_del(&t->lists[c->state], c);
-	list_add(&t->lists[c->state], c);
+	TAILQ_REMOVE(&t->lists[c->state], c, link);
+	TAILQ_INSERT_TAIL(&t->lists[c->state], c, link);
 }
 
 static void set_state(struct sv_tracker *t, struct call *c, uint8_t st)
 {
-	list_del(&t->lists[c->state], c);
+	TAILQ_REMOVE(&t->lists[c->state], c, link);
 	c->state = st;
-	list_add(&t->lists[st], c);
+	TAILQ_INSERT_TAIL(&t->lists[st], c, link);
 }
 
 static void end_call(struct sv_tracker *t, struct call *c, enum sv_tracker_end why)
@@ -289,11 +186,10 @@ int sv_tracker_new(const struct sv_tracker_limits *limits, struct sv_tracker **o
 	t->seed = sv_hash_mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uintptr_t)t ^
 	                        ((uintptr_t)&ts << 7));
 	sv_buf_init(&t->qjson);
-	if (htab_init(&t->calls, 256) != 0 || htab_init(&t->eps, 256) != 0 ||
-	    htab_init(&t->ssrcs, 256) != 0 || htab_init(&t->grams, 256) != 0) {
-		sv_tracker_free(t);
-		return -ENOMEM;
-	}
+	t->calls.min_slots = t->eps.min_slots = t->ssrcs.min_slots = t->grams.min_slots = MIN_SLOTS;
+	for (int i = 0; i < 3; i++)
+		TAILQ_INIT(&t->lists[i]);
+	TAILQ_INIT(&t->q);
 	*out = t;
 	return 0;
 }
@@ -303,41 +199,36 @@ static void call_free(struct call *c)
 	if (c == NULL)
 		return;
 	free(c->id);
-	free(c->tag);
 	sv_rtpstats_free(c->rtp);
 	free(c);
 }
 
-static void free_table(struct htab *t, size_t off)
+/* Frees every node of a table whose nodes sit at offset off in malloc'd blocks. */
+static void free_table(struct sv_htable *t, size_t off)
 {
-	if (t->b == NULL)
-		return;
-	for (size_t i = 0; i <= t->mask; i++) {
-		struct hnode *x = t->b[i], *next;
-		for (; x != NULL; x = next) {
-			next = x->next;
-			free((char *)x - off);
-		}
-	}
-	free(t->b);
+	struct sv_hwalk w = {0};
+	struct sv_hnode *n;
+	while ((n = sv_htable_walk(t, &w)) != NULL)
+		free((char *)n - off);
+	sv_htable_release(t);
 }
 
 void sv_tracker_free(struct sv_tracker *t)
 {
+	struct call *c;
 	if (t == NULL)
 		return;
 	for (int i = 0; i < 3; i++) {
-		struct call *c = t->lists[i].head, *next;
-		for (; c != NULL; c = next) {
-			next = c->next;
+		while ((c = TAILQ_FIRST(&t->lists[i])) != NULL) {
+			TAILQ_REMOVE(&t->lists[i], c, link);
 			call_free(c);
 		}
 	}
 	call_free(t->dead);
 	free_table(&t->eps, offsetof(struct ep, hn));
 	free_table(&t->ssrcs, offsetof(struct ssrc_ent, hn));
-	free(t->calls.b);
-	free(t->grams.b);
+	sv_htable_release(&t->calls);
+	sv_htable_release(&t->grams);
 	sv_buf_release(&t->qjson);
 	free(t);
 }
@@ -357,9 +248,10 @@ void sv_tracker_flow_from_packet(const struct sv_packet *p, struct sv_tracker_fl
 static struct call *find_call(const struct sv_tracker *t, const char *id, size_t len)
 {
 	uint64_t h = sv_hash_bytes(t->seed, id, len);
-	for (struct hnode *x = htab_first(&t->calls, h); x != NULL; x = x->next) {
-		struct call *c = CONTAINER(x, struct call, hn);
-		if (x->h == h && c->id_len == len && memcmp(c->id, id, len) == 0)
+	for (struct sv_hnode *x = sv_htable_first(&t->calls, h); x != NULL;
+	     x = sv_htable_next(x, h)) {
+		struct call *c = sv_container_of(x, struct call, hn);
+		if (c->id_len == len && memcmp(c->id, id, len) == 0)
 			return c;
 	}
 	return NULL;
@@ -384,9 +276,10 @@ static int make_key(struct epkey *k, int family, const uint8_t *addr, uint16_t p
 static struct ep *find_ep(const struct sv_tracker *t, const struct epkey *k)
 {
 	uint64_t h = sv_hash_bytes(t->seed, k, sizeof(*k));
-	for (struct hnode *x = htab_first(&t->eps, h); x != NULL; x = x->next) {
-		struct ep *e = CONTAINER(x, struct ep, hn);
-		if (x->h == h && memcmp(&e->k, k, sizeof(*k)) == 0)
+	for (struct sv_hnode *x = sv_htable_first(&t->eps, h); x != NULL;
+	     x = sv_htable_next(x, h)) {
+		struct ep *e = sv_container_of(x, struct ep, hn);
+		if (memcmp(&e->k, k, sizeof(*k)) == 0)
 			return e;
 	}
 	return NULL;
@@ -400,9 +293,10 @@ static uint64_t ssrc_hash(const struct sv_tracker *t, uint32_t ssrc)
 static struct ssrc_ent *find_ssrc(const struct sv_tracker *t, uint32_t ssrc)
 {
 	uint64_t h = ssrc_hash(t, ssrc);
-	for (struct hnode *x = htab_first(&t->ssrcs, h); x != NULL; x = x->next) {
-		struct ssrc_ent *e = CONTAINER(x, struct ssrc_ent, hn);
-		if (x->h == h && e->ssrc == ssrc)
+	for (struct sv_hnode *x = sv_htable_first(&t->ssrcs, h); x != NULL;
+	     x = sv_htable_next(x, h)) {
+		struct ssrc_ent *e = sv_container_of(x, struct ssrc_ent, hn);
+		if (e->ssrc == ssrc)
 			return e;
 	}
 	return NULL;
@@ -412,7 +306,7 @@ static void drop_ep(struct sv_tracker *t, const struct call *c, const struct epk
 {
 	struct ep *e = find_ep(t, k);
 	if (e != NULL && e->call == c) {
-		htab_del(&t->eps, &e->hn);
+		sv_htable_remove(&t->eps, &e->hn);
 		free(e);
 		t->st.endpoints--;
 	}
@@ -422,7 +316,7 @@ static void drop_ssrc(struct sv_tracker *t, const struct call *c, uint32_t ssrc)
 {
 	struct ssrc_ent *e = find_ssrc(t, ssrc);
 	if (e != NULL && e->call == c) {
-		htab_del(&t->ssrcs, &e->hn);
+		sv_htable_remove(&t->ssrcs, &e->hn);
 		free(e);
 	}
 }
@@ -440,7 +334,10 @@ static void add_ep(struct sv_tracker *t, struct call *c, const struct epkey *k, 
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return;
 		e->k = *k;
-		htab_add(&t->eps, &e->hn, sv_hash_bytes(t->seed, k, sizeof(*k)));
+		if (sv_htable_insert(&t->eps, &e->hn, sv_hash_bytes(t->seed, k, sizeof(*k))) != 0) {
+			free(e);
+			return;
+		}
 		t->st.endpoints++;
 	}
 	/* New, or taken over from an older call (newest registration wins). */
@@ -470,7 +367,10 @@ static void learn_ssrc(struct sv_tracker *t, struct call *c, uint32_t ssrc, uint
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return;
 		e->ssrc = ssrc;
-		htab_add(&t->ssrcs, &e->hn, ssrc_hash(t, ssrc));
+		if (sv_htable_insert(&t->ssrcs, &e->hn, ssrc_hash(t, ssrc)) != 0) {
+			free(e);
+			return;
+		}
 	}
 	e->call = c;
 	e->side = side;
@@ -497,8 +397,9 @@ static unsigned gram_users(const struct sv_tracker *t, uint64_t g)
 {
 	uint64_t h = gram_hash(t, g);
 	unsigned n = 0;
-	for (struct hnode *x = htab_first(&t->grams, h); x != NULL; x = x->next)
-		if (x->h == h && CONTAINER(x, struct call, an)->gram == g)
+	for (struct sv_hnode *x = sv_htable_first(&t->grams, h); x != NULL;
+	     x = sv_htable_next(x, h))
+		if (sv_container_of(x, struct call, an)->gram == g)
 			n++;
 	return n;
 }
@@ -526,36 +427,40 @@ static void add_anchor(struct sv_tracker *t, struct call *c)
 	}
 	c->gram = best_g;
 	c->an_off = (uint16_t)best_off;
-	c->has_an = true;
-	htab_add(&t->grams, &c->an, gram_hash(t, best_g));
+	/* Without a slot array the call is simply not found in logs. */
+	c->has_an = sv_htable_insert(&t->grams, &c->an, gram_hash(t, best_g)) == 0;
 }
 
 /* ------------------------------------------------------------ calls */
 
 static struct call *call_new(struct sv_tracker *t, const struct sv_sip_msg *m)
 {
-	struct call *c = calloc(1, sizeof(*c));
-	if (c == NULL)
+	size_t idn = m->call_id.len, tagn = m->from.tag.len;
+	struct call *c;
+	if (tagn > UINT32_MAX)
 		return NULL;
-	c->id = malloc(m->call_id.len + 1);
-	c->tag = malloc(m->from.tag.len + 1);
-	if (c->id == NULL || c->tag == NULL) {
-		call_free(c);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->id = malloc(idn + tagn + 2)) == NULL) {
+		free(c);
 		return NULL;
 	}
-	memcpy(c->id, m->call_id.p, m->call_id.len);
-	c->id[m->call_id.len] = '\0';
-	c->id_len = m->call_id.len;
-	if (m->from.tag.len > 0)
-		memcpy(c->tag, m->from.tag.p, m->from.tag.len);
-	c->tag[m->from.tag.len] = '\0';
-	c->tag_len = m->from.tag.len;
+	memcpy(c->id, m->call_id.p, idn);
+	c->id[idn] = '\0';
+	if (tagn > 0)
+		memcpy(c->id + idn + 1, m->from.tag.p, tagn);
+	c->id[idn + 1 + tagn] = '\0';
+	c->id_len = (uint16_t)idn;
+	c->tag_len = (uint32_t)tagn;
 	c->state = ST_EARLY;
 	c->last_ns = t->now;
 	c->clock = 8000;
-	htab_add(&t->calls, &c->hn, sv_hash_bytes(t->seed, c->id, c->id_len));
+	if (sv_htable_insert(&t->calls, &c->hn, sv_hash_bytes(t->seed, c->id, c->id_len)) != 0) {
+		call_free(c);
+		return NULL;
+	}
 	add_anchor(t, c);
-	list_add(&t->lists[ST_EARLY], c);
+	TAILQ_INSERT_TAIL(&t->lists[ST_EARLY], c, link);
 	t->st.calls_live++;
 	t->st.calls_created++;
 	return c;
@@ -564,14 +469,14 @@ static struct call *call_new(struct sv_tracker *t, const struct sv_sip_msg *m)
 /* Forgets everything about the call; it becomes t->dead (freed later). */
 static void call_unlink(struct sv_tracker *t, struct call *c)
 {
-	htab_del(&t->calls, &c->hn);
+	sv_htable_remove(&t->calls, &c->hn);
 	if (c->has_an)
-		htab_del(&t->grams, &c->an);
+		sv_htable_remove(&t->grams, &c->an);
 	for (unsigned i = 0; i < c->n_ep; i++)
 		drop_ep(t, c, &c->eps[i]);
 	for (unsigned i = 0; i < c->n_ssrc; i++)
 		drop_ssrc(t, c, c->ssrcs[i]);
-	list_del(&t->lists[c->state], c);
+	TAILQ_REMOVE(&t->lists[c->state], c, link);
 	q_del(t, c);
 	t->st.calls_live--;
 	t->st.calls_expired++;
@@ -616,7 +521,7 @@ static void learn_sdp(struct sv_tracker *t, struct call *c, const struct sv_sip_
 	if ((first || answer) && sv_sdp_codec(&sdp, &name, &clock) == 0) {
 		size_t n = name.len < sizeof(c->codec) ? name.len : sizeof(c->codec);
 		memcpy(c->codec, name.p, n);
-		c->codec_len = n;
+		c->codec_len = (uint8_t)n;
 		c->clock = clock != 0 ? clock : 8000;
 		if (first)
 			c->first_sdp_side = side;
@@ -627,7 +532,7 @@ static void learn_sdp(struct sv_tracker *t, struct call *c, const struct sv_sip_
 
 static bool tag_is_caller(const struct call *c, struct sv_str tag)
 {
-	return tag.len == c->tag_len && (tag.len == 0 || memcmp(tag.p, c->tag, tag.len) == 0);
+	return tag.len == c->tag_len && (tag.len == 0 || memcmp(tag.p, call_tag(c), tag.len) == 0);
 }
 
 int sv_tracker_sip(struct sv_tracker *t, uint64_t now_ns, const struct sv_tracker_flow *flow,
@@ -810,16 +715,17 @@ int sv_tracker_log(struct sv_tracker *t, uint64_t now_ns, const char *line, size
 	uint64_t g = 0;
 	const struct call *best = NULL;
 	size_t best_start = 0;
-	if (t->grams.n > 0) {
+	if (sv_htable_count(&t->grams) > 0) {
 		for (size_t i = 0; i < len; i++) {
 			g = ((g << 8) | (uint8_t)line[i]) & GRAM_MASK;
 			if (i + 1 < SV_TRACKER_LOG_GRAM)
 				continue;
 			size_t at = i + 1 - SV_TRACKER_LOG_GRAM; /* where the gram starts */
 			uint64_t h = gram_hash(t, g);
-			for (struct hnode *x = htab_first(&t->grams, h); x != NULL; x = x->next) {
-				struct call *c = CONTAINER(x, struct call, an);
-				if (x->h != h || c->gram != g || at < c->an_off)
+			for (struct sv_hnode *x = sv_htable_first(&t->grams, h); x != NULL;
+			     x = sv_htable_next(x, h)) {
+				struct call *c = sv_container_of(x, struct call, an);
+				if (c->gram != g || at < c->an_off)
 					continue;
 				size_t start = at - c->an_off;
 				if (best != NULL &&
@@ -853,13 +759,13 @@ int sv_tracker_poll(struct sv_tracker *t, uint64_t now_ns, struct sv_tracker_eve
 	t->dead = NULL;
 	advance(t, now_ns);
 	struct call *c;
-	while ((c = t->lists[ST_EARLY].head) != NULL &&
+	while ((c = TAILQ_FIRST(&t->lists[ST_EARLY])) != NULL &&
 	       c->last_ns + t->lim.pending_timeout_ns <= now_ns)
 		end_call(t, c, SV_TRACKER_END_TIMEOUT);
-	while ((c = t->lists[ST_CONFIRMED].head) != NULL &&
+	while ((c = TAILQ_FIRST(&t->lists[ST_CONFIRMED])) != NULL &&
 	       c->last_ns + t->lim.active_timeout_ns <= now_ns)
 		end_call(t, c, SV_TRACKER_END_TIMEOUT);
-	while ((c = t->q.head) != NULL && c->end_ns + t->lim.quality_delay_ns <= now_ns) {
+	while ((c = TAILQ_FIRST(&t->q)) != NULL && c->end_ns + t->lim.quality_delay_ns <= now_ns) {
 		q_del(t, c);
 		if (c->rtp == NULL || sv_rtpstats_packets(c->rtp) == 0)
 			continue;
@@ -873,7 +779,8 @@ int sv_tracker_poll(struct sv_tracker *t, uint64_t now_ns, struct sv_tracker_eve
 		t->st.quality_emitted++;
 		goto event;
 	}
-	if ((c = t->lists[ST_ENDED].head) != NULL && c->end_ns + t->lim.grace_ns <= now_ns) {
+	if ((c = TAILQ_FIRST(&t->lists[ST_ENDED])) != NULL &&
+	    c->end_ns + t->lim.grace_ns <= now_ns) {
 		call_unlink(t, c);
 		t->dead = c;
 		ev->kind = SV_TRACKER_EV_EXPIRED;
@@ -896,15 +803,16 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 uint64_t sv_tracker_next_deadline(const struct sv_tracker *t)
 {
+	const struct call *c;
 	uint64_t d = UINT64_MAX;
-	if (t->lists[ST_EARLY].head != NULL)
-		d = min_u64(d, t->lists[ST_EARLY].head->last_ns + t->lim.pending_timeout_ns);
-	if (t->lists[ST_CONFIRMED].head != NULL)
-		d = min_u64(d, t->lists[ST_CONFIRMED].head->last_ns + t->lim.active_timeout_ns);
-	if (t->q.head != NULL)
-		d = min_u64(d, t->q.head->end_ns + t->lim.quality_delay_ns);
-	if (t->lists[ST_ENDED].head != NULL)
-		d = min_u64(d, t->lists[ST_ENDED].head->end_ns + t->lim.grace_ns);
+	if ((c = TAILQ_FIRST(&t->lists[ST_EARLY])) != NULL)
+		d = min_u64(d, c->last_ns + t->lim.pending_timeout_ns);
+	if ((c = TAILQ_FIRST(&t->lists[ST_CONFIRMED])) != NULL)
+		d = min_u64(d, c->last_ns + t->lim.active_timeout_ns);
+	if ((c = TAILQ_FIRST(&t->q)) != NULL)
+		d = min_u64(d, c->end_ns + t->lim.quality_delay_ns);
+	if ((c = TAILQ_FIRST(&t->lists[ST_ENDED])) != NULL)
+		d = min_u64(d, c->end_ns + t->lim.grace_ns);
 	return d;
 }
 
