@@ -197,12 +197,7 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 	if (!s->replaying) {
 		uint8_t hdr[SV_WIRE_HDR_LEN];
 		struct iovec iov[3];
-		hdr[0] = SV_WIRE_MAGIC0;
-		hdr[1] = SV_WIRE_MAGIC1;
-		hdr[2] = f->version;
-		hdr[3] = f->type;
-		sv_put_be32(hdr + 4, f->len);
-		sv_put_be32(hdr + 8, f->seq);
+		sv_wire_header_encode(f, hdr);
 		iov[0].iov_base = (void *)cust_rec;
 		iov[0].iov_len = cust_rec_len;
 		iov[1].iov_base = hdr;
