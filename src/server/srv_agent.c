@@ -38,8 +38,8 @@
 
 struct srv_conn {
 	struct srv *srv;
-	struct srv_conn *prev, *next;
-	struct srv_conn *ack_next;
+	LIST_ENTRY(srv_conn) link;     /* srv.conns */
+	LIST_ENTRY(srv_conn) ack_link; /* srv.ack_list, when on_ack_list */
 	bool on_ack_list;
 	struct bufferevent *bev;
 	struct sv_wire_decoder dec;
@@ -60,19 +60,9 @@ static void conn_free(struct srv_conn *c)
 {
 	struct srv *s = c->srv;
 
-	if (c->on_ack_list) {
-		struct srv_conn **pp = &s->ack_list;
-		while (*pp != NULL && *pp != c)
-			pp = &(*pp)->ack_next;
-		if (*pp == c)
-			*pp = c->ack_next;
-	}
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	if (c->on_ack_list)
+		LIST_REMOVE(c, ack_link);
+	LIST_REMOVE(c, link);
 	if (c->cs != NULL && c->cs->agents > 0)
 		c->cs->agents--;
 	s->nconns--;
@@ -239,12 +229,10 @@ static void send_ack(struct srv_conn *c)
 
 void srv_agent_send_acks(struct srv *s)
 {
-	struct srv_conn *c = s->ack_list, *next;
+	struct srv_conn *c;
 
-	s->ack_list = NULL;
-	for (; c != NULL; c = next) {
-		next = c->ack_next;
-		c->ack_next = NULL;
+	while ((c = LIST_FIRST(&s->ack_list)) != NULL) {
+		LIST_REMOVE(c, ack_link);
 		c->on_ack_list = false;
 		if (!c->failed && !c->closing)
 			send_ack(c);
@@ -257,8 +245,7 @@ static void want_ack(struct srv_conn *c)
 
 	if (!c->on_ack_list) {
 		c->on_ack_list = true;
-		c->ack_next = s->ack_list;
-		s->ack_list = c;
+		LIST_INSERT_HEAD(&s->ack_list, c, ack_link);
 	}
 	srv_want_sync(s);
 }
@@ -494,10 +481,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)bufferevent_set_max_single_read(c->bev, READ_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	LIST_INSERT_HEAD(&s->conns, c, link);
 	s->nconns++;
 	log_debug("agent %s: connection accepted", c->peer);
 }
@@ -541,17 +525,18 @@ void srv_agent_stop_listening(struct srv *s)
 
 void srv_agent_close_all(struct srv *s)
 {
-	while (s->conns != NULL)
-		conn_free(s->conns);
-	s->ack_list = NULL;
+	struct srv_conn *c;
+
+	while ((c = LIST_FIRST(&s->conns)) != NULL)
+		conn_free(c);
 }
 
 void srv_agent_rebind(struct srv *s)
 {
-	struct srv_conn *c = s->conns, *next;
+	struct srv_conn *c, *next;
 
-	for (; c != NULL; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&s->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
 		if (!c->authed || c->closing)
 			continue;
 		if (sv_customers_find_by_id(s->customers, c->cs->id) != NULL)
