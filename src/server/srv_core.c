@@ -716,7 +716,7 @@ nomem:
 	return -ENOMEM;
 }
 
-static void srv_release(struct srv *s)
+static void release(struct srv *s)
 {
 	struct srv_cstats *c;
 
@@ -889,7 +889,7 @@ int srv_run(struct sv_server_conf *conf, const char *config_path)
 	         (unsigned long long)(st.calls[SV_CALL_PENDING] + st.calls[SV_CALL_ACTIVE] +
 	                              st.calls[SV_CALL_CLOSING]));
 out:
-	srv_release(s);
+	release(s);
 	libevent_global_shutdown();
 	return status;
 }
