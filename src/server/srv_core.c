@@ -155,33 +155,28 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 	} m;
 	struct sv_rtcp_input in;
 	enum sv_ingest res = SV_INGEST_MALFORMED;
-	const uint8_t *cid = NULL;
-	size_t cidlen = 0;
+	const struct sv_wire_str *id; /* the decoded frame's Call-ID */
 	uint8_t ftype = f->type;
 	int rc;
 
 	switch (f->type) {
 	case SV_WIRE_DATA_SIP:
 		rc = sv_wire_decode_sip(f, &m.sip);
-		cid = m.sip.call_id.p;
-		cidlen = m.sip.call_id.len;
+		id = &m.sip.call_id;
 		break;
 	case SV_WIRE_DATA_RTCP:
 	case SV_WIRE_DATA_RTCP_ADDR:
 		rc = sv_wire_decode_rtcp(f, &m.rtcp);
-		cid = m.rtcp.call_id.p;
-		cidlen = m.rtcp.call_id.len;
+		id = &m.rtcp.call_id;
 		ftype = SV_WIRE_DATA_RTCP;
 		break;
 	case SV_WIRE_DATA_LOG:
 		rc = sv_wire_decode_log(f, &m.log);
-		cid = m.log.call_id.p;
-		cidlen = m.log.call_id.len;
+		id = &m.log.call_id;
 		break;
 	case SV_WIRE_DATA_QUALITY:
 		rc = sv_wire_decode_quality(f, &m.q);
-		cid = m.q.call_id.p;
-		cidlen = m.q.call_id.len;
+		id = &m.q.call_id;
 		break;
 	default:
 		return 0;
@@ -239,7 +234,7 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 		return -ENOMEM;
 	}
 	if (!s->replaying)
-		srv_count_outcome(s, customer, ftype, res, cid, cidlen);
+		srv_count_outcome(s, customer, ftype, res, id->p, id->len);
 	return 0;
 }
 
