@@ -243,6 +243,8 @@ void srv_metrics_update(struct srv *s);
 /* Serves /metrics when the configuration asks for it. 0 or a negative code
  * with err set. */
 int srv_metrics_listen(struct srv *s, char *err, size_t errlen);
+/* Records the start-up check of a customer's S3 bucket (1 ok, 0 failed). */
+void srv_metrics_bucket_checked(struct srv *s, const char *customer, const char *bucket, bool ok);
 /* Stops serving and frees the families. */
 void srv_metrics_release(struct srv *s);
 

@@ -654,8 +654,7 @@ static void s3check_cb(void *arg, size_t i, int rc, const char *line)
 		log_info("customer=%s S3 bucket %s: ok", id, bucket);
 	else
 		log_errx("customer=%s S3 bucket check failed: %s", id, line);
-	sv_metric_set(sv_metrics_find(s->metrics, "sipvault_s3_bucket_ok"), rc == 0 ? 1 : 0, id,
-	              bucket);
+	srv_metrics_bucket_checked(s, id, bucket, rc == 0);
 }
 
 /*

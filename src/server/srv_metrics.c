@@ -41,7 +41,7 @@ enum src {
 	FROM_SNAP,     /* a uint64_t (or a double, f64) at off in struct snap */
 	FROM_CUSTOMER, /* a uint64_t at off in struct srv_cstats; last label: customer */
 	FROM_BUCKETS,  /* the S3 store's per-bucket error counts; label: bucket */
-	FROM_EVENT,    /* set where it happens (sv_metrics_find + sv_metric_set) */
+	FROM_EVENT,    /* set when it happens (srv_metrics_bucket_checked) */
 };
 
 struct row {
@@ -288,6 +288,12 @@ void srv_metrics_update(struct srv *s)
 	s->drops[SRV_DROP_RTCP_UNKNOWN_DIR] = sn.st.rtcp_unknown_direction;
 	for (size_t r = 0; r < NROWS; r++)
 		update_row(s, &table[r], sv_metrics_find(s->metrics, table[r].name), &sn);
+}
+
+void srv_metrics_bucket_checked(struct srv *s, const char *customer, const char *bucket, bool ok)
+{
+	(void)sv_metric_set(sv_metrics_find(s->metrics, "sipvault_s3_bucket_ok"), ok ? 1 : 0,
+	                    customer, bucket);
 }
 
 /* ------------------------------------------------------------ endpoint */
