@@ -17,7 +17,7 @@
 /* Largest rtcp.json accepted (after decompression). */
 #define ANALYZE_MAX_BYTES (256u << 20)
 
-int sv_server_analyze(const char *path, FILE *out)
+int srv_analyze(const char *path, FILE *out)
 {
 	struct sv_buf text, dump;
 	struct sv_rtcpjson doc;

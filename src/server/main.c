@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	}
 	/* --analyze needs no configuration: nothing is listened on. */
 	if (analyze != NULL)
-		return sv_server_analyze(analyze, stdout);
+		return srv_analyze(analyze, stdout);
 	if (sv_server_conf_load(&conf, config, (const char *const *)environ, err, sizeof(err)) !=
 	    0) {
 		fprintf(stderr, "sipvault-server: %s\n", err);
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sv_log_set_level(conf.log_level);
-	c = sv_server_run(&conf, config);
+	c = srv_run(&conf, config);
 	sv_server_conf_release(&conf);
 	return c;
 }

@@ -12,7 +12,7 @@
  * status: 0 on success, 2 when the file is missing or malformed (one line on
  * stderr naming the file and what is wrong), 1 on a runtime failure.
  */
-int sv_server_analyze(const char *path, FILE *out);
+int srv_analyze(const char *path, FILE *out);
 
 struct sv_server_conf;
 
@@ -25,6 +25,6 @@ struct sv_server_conf;
  * Returns the process exit status: 0 after a clean shutdown, 1 on a runtime
  * failure (logged, e.g. a port that cannot be bound).
  */
-int sv_server_run(struct sv_server_conf *conf, const char *config_path);
+int srv_run(struct sv_server_conf *conf, const char *config_path);
 
 #endif

@@ -1,10 +1,16 @@
 /*
  * srv.h - the sipvault-server daemon's shared state (one event loop).
  *
- * srv_core.c    start-up, journal replay, engine hooks, object writes,
- *               session timer, signals, metrics endpoint, shutdown
+ * srv_core.c    start-up, ingest, journal replay, engine hooks, session
+ *               timer, journal sync, sockets, signals, shutdown
+ * srv_writeq.c  the object-write queue: calls' objects and log chunks to
+ *               the object store (time slices, group commit, retries)
+ * srv_metrics.c the metrics table and the /metrics endpoint
  * srv_agent.c   TCP agent connections (wire protocol v1 + extensions)
  * srv_hep.c     HEP v3 over UDP
+ *
+ * Functions shared between these files are srv_<file>_<verb>() (srv_core.c's
+ * plain srv_<verb>()); static helpers are unprefixed.
  *
  * Everything runs on one event_base; nothing here is thread-safe.
  */
@@ -23,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct event_base;
 struct event;
@@ -84,12 +91,33 @@ enum srv_obj {
 /* Per-customer counters; created on first use and kept until shutdown (a
  * customer removed by SIGHUP keeps its series). Connections point here. */
 struct srv_cstats {
-	struct srv_cstats *next;
+	SLIST_ENTRY(srv_cstats) link; /* srv.cstats */
 	char id[72];
 	uint64_t frames[SRV_FTYPES], bytes[SRV_FTYPES];
-	uint64_t frames_rep[SRV_FTYPES], bytes_rep[SRV_FTYPES]; /* already in metrics */
-	uint64_t completed, completed_rep;
+	uint64_t completed;
 	uint64_t agents;
+};
+SLIST_HEAD(srv_cstats_list, srv_cstats);
+
+/*
+ * The object-write queue (srv_writeq.c). Every unfinished write of a call's
+ * final objects ("complete" group) or of a periodic log chunk ("log" group)
+ * is on one of two lists; a group not started yet is on `queue`, a failed
+ * one on `retry` until its retry time.
+ */
+TAILQ_HEAD(srv_groupq, srv_group);
+struct srv_writeq {
+	struct srv_groupq calls, logs; /* every unfinished group, by type */
+	struct srv_groupq queue;       /* not started yet, FIFO (writer_ev) */
+	struct srv_groupq retry;       /* failed, waiting for their retry time */
+	size_t queued_bytes;
+	size_t nwaiting; /* complete groups waiting for a log chunk of their call */
+	struct event *writer_ev, *flush_ev, *retry_ev;
+	uint64_t retry_at; /* when retry_ev fires (clock ns), 0 = not armed */
+	/* puts started since the last sv_objstore_flush(): the local store
+	 * completes them (group commit) when flush_ev runs, after the writer
+	 * in the same loop iteration */
+	bool flush_wanted;
 };
 
 struct srv {
@@ -103,7 +131,7 @@ struct srv {
 	struct sv_s3store *s3store; /* the store's S3 side (NULL: local store); borrowed */
 	char **s3check_ids;         /* customer id per bucket check (owned) */
 	size_t s3check_n;
-	uint64_t (*clock)(void);
+	uint64_t (*clock)(void); /* Unix ns; injected (tests) */
 
 	/* listeners */
 	struct evconnlistener *tcp[2];
@@ -123,24 +151,12 @@ struct srv {
 	uint32_t cur_segment; /* segment of the record being ingested */
 	struct srv_replay_map *replay_map;
 
-	/* connections */
-	struct srv_conn *conns;
-	struct srv_conn *ack_list; /* connections owed an ACK after the next sync */
+	/* connections (srv_agent.c) */
+	LIST_HEAD(, srv_conn) conns;
+	LIST_HEAD(, srv_conn) ack_list; /* connections owed an ACK after the next sync */
 	uint64_t nconns;
 
-	/* object writes that have not finished (failed ones wait for a retry):
-	 * calls' final objects and periodic log chunks, in two lists */
-	struct srv_group *groups, *log_groups;
-	size_t nwaiting; /* complete groups waiting for a log chunk of their call */
-	/* groups not started yet, written a time slice at a time (writer_ev) */
-	struct srv_group *wq_head, *wq_tail;
-	size_t wq_bytes;
-	struct event *writer_ev;
-	/* puts started since the last sv_objstore_flush(): the local store
-	 * completes them (group commit) when flush_ev runs, after the writer
-	 * in the same loop iteration */
-	bool flush_wanted;
-	struct event *flush_ev;
+	struct srv_writeq wq;
 
 	struct sv_buf wbuf; /* scratch for encoding frames to agents */
 
@@ -149,19 +165,14 @@ struct srv {
 	struct sv_rtcp_compound *rc;
 	uint8_t *hep_bufs;
 
-	/* counters */
-	struct srv_cstats *cstats;
-	uint64_t drops[SRV_DROP_N], drops_rep[SRV_DROP_N];
-	uint64_t hep[SRV_HEP_N], hep_rep[SRV_HEP_N];
-	uint64_t obj_ok[SRV_OBJ_N], obj_ok_rep[SRV_OBJ_N];
-	uint64_t obj_err[SRV_OBJ_N], obj_err_rep[SRV_OBJ_N];
-	uint64_t rtcp_unknown_rep;
+	/* counters, read by the metrics table (srv_metrics.c) when scraped */
+	struct srv_cstats_list cstats;
+	uint64_t drops[SRV_DROP_N];
+	uint64_t hep[SRV_HEP_N];
+	uint64_t obj_ok[SRV_OBJ_N];
+	uint64_t obj_err[SRV_OBJ_N];
 
 	struct sv_metrics *metrics;
-	struct sv_metric *m_frames, *m_bytes, *m_sessions, *m_completed, *m_objects, *m_obj_err,
-	    *m_drops, *m_agents, *m_jsegs, *m_jbytes, *m_hep, *m_conns, *m_held;
-	struct sv_metric *m_spool_objs, *m_spool_bytes, *m_spool_age, *m_s3_errors, *m_s3_uploads,
-	    *m_s3_check;
 };
 
 /* srv_core.c */
@@ -188,6 +199,54 @@ void srv_count_outcome(struct srv *s, const char *customer, uint8_t ftype, enum 
 int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_rec,
                      size_t cust_rec_len, const struct sv_wire_frame *f, uint64_t now, char *why,
                      size_t whylen);
+
+/* srv_writeq.c
+ *
+ * Engine hooks hand a call's objects or a log chunk to the queue; the
+ * writer starts queued groups a time slice (20 ms) at a time, the puts
+ * started in one loop iteration are completed by one sv_objstore_flush()
+ * (group commit), and each finished group writes its journal marker
+ * (LOG_FLUSHED / COMPLETE) and asks for a journal sync. A failed write is
+ * retried after 1, 2, 4, ... 60 s (s->clock). Before srv_writeq_start()
+ * (journal replay) groups are started at once. */
+
+/* Empty queue; call once after zeroing s. */
+void srv_writeq_init(struct srv *s);
+/* Creates the queue's events on s->base. 0 or -ENOMEM. */
+int srv_writeq_start(struct srv *s);
+/* A periodic log chunk (takes *gz; lost with a logged error on -ENOMEM). */
+void srv_writeq_log_chunk(struct srv *s, const struct sv_call_ref *call, unsigned chunk,
+                          size_t lines, struct sv_buf *gz);
+/* A completed call's objects (takes them and releases o). seg_plus1 is the
+ * call's journal segment + 1 (0: none), unref'd once the objects are
+ * durable. quality.json is put last: a reader that sees it sees the call. */
+void srv_writeq_complete(struct srv *s, const struct sv_call_ref *call, uint64_t seg_plus1,
+                         struct sv_call_objects *o);
+/* Starts the failed groups whose retry time is <= now and re-arms the retry
+ * timer; returns the next retry time (0: none left). The timer calls it. */
+uint64_t srv_writeq_retry_due(struct srv *s, uint64_t now);
+/* Groups in the queue, retrying, and every unfinished one. */
+void srv_writeq_counts(const struct srv *s, size_t *queued, size_t *retrying, size_t *unfinished);
+/* Shutdown: completes the puts already started (their journal markers are
+ * written), frees the object store (s->store = NULL), then drops what is
+ * left; groups never started stay in the journal for the next start. */
+void srv_writeq_shutdown(struct srv *s);
+
+/* srv_metrics.c: every metric is one row of a table (name, type, help,
+ * labels, where its counter lives); values are read when /metrics is
+ * scraped. */
+
+/* Declares every family and its fixed series. 0 or -ENOMEM. */
+int srv_metrics_init(struct srv *s);
+/* Copies every counter of s into the families. */
+void srv_metrics_update(struct srv *s);
+/* Serves /metrics when the configuration asks for it. 0 or a negative code
+ * with err set. */
+int srv_metrics_listen(struct srv *s, char *err, size_t errlen);
+/* Records the start-up check of a customer's S3 bucket (1 ok, 0 failed). */
+void srv_metrics_bucket_checked(struct srv *s, const char *customer, const char *bucket, bool ok);
+/* Stops serving and frees the families. */
+void srv_metrics_release(struct srv *s);
 
 /* srv_agent.c */
 int srv_agent_listen(struct srv *s, char *err, size_t errlen);

@@ -38,8 +38,8 @@
 
 struct srv_conn {
 	struct srv *srv;
-	struct srv_conn *prev, *next;
-	struct srv_conn *ack_next;
+	LIST_ENTRY(srv_conn) link;     /* srv.conns */
+	LIST_ENTRY(srv_conn) ack_link; /* srv.ack_list, when on_ack_list */
 	bool on_ack_list;
 	struct bufferevent *bev;
 	struct sv_wire_decoder dec;
@@ -60,19 +60,9 @@ static void conn_free(struct srv_conn *c)
 {
 	struct srv *s = c->srv;
 
-	if (c->on_ack_list) {
-		struct srv_conn **pp = &s->ack_list;
-		while (*pp != NULL && *pp != c)
-			pp = &(*pp)->ack_next;
-		if (*pp == c)
-			*pp = c->ack_next;
-	}
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	if (c->on_ack_list)
+		LIST_REMOVE(c, ack_link);
+	LIST_REMOVE(c, link);
 	if (c->cs != NULL && c->cs->agents > 0)
 		c->cs->agents--;
 	s->nconns--;
@@ -151,21 +141,6 @@ static void printable(const uint8_t *p, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* Major number of an agent version ("1.0.0", "v2.3"); -1 when not numeric. */
-static long version_major(const uint8_t *p, size_t len)
-{
-	size_t i = 0;
-	long v = 0;
-
-	if (i < len && (p[i] == 'v' || p[i] == 'V'))
-		i++;
-	if (i >= len || p[i] < '0' || p[i] > '9')
-		return -1;
-	for (; i < len && p[i] >= '0' && p[i] <= '9' && v < 100000; i++)
-		v = v * 10 + (p[i] - '0');
-	return v;
-}
-
 /* Refuses the handshake: answer, then close once the answer is flushed. */
 static void conn_refuse(struct srv_conn *c, uint32_t seq, uint8_t status, const char *msg)
 {
@@ -209,16 +184,11 @@ static void conn_handshake(struct srv_conn *c, const struct sv_wire_frame *f)
 		conn_refuse(c, f->seq, SV_WIRE_STATUS_AUTH_FAILED, "authentication failed");
 		return;
 	}
+	/* The agent version is the agent's software version (a release tag, a
+	 * git hash, "dev", anything): logged, never judged. The protocol is the
+	 * header byte, which the stream decoder checked (conn_bad_stream). */
 	printable(h.agent_version.p, h.agent_version.len < 32 ? h.agent_version.len : 32, ver,
 	          sizeof(ver));
-	if (version_major(h.agent_version.p, h.agent_version.len) > 1) {
-		log_warnx("customer=%s agent %s: unsupported agent version \"%s\"", cu->id, c->peer,
-		          ver);
-		s->drops[SRV_DROP_PROTOCOL_ERROR]++;
-		conn_refuse(c, f->seq, SV_WIRE_STATUS_VERSION_MISMATCH,
-		            "unsupported agent version (this server speaks protocol version 1)");
-		return;
-	}
 	if (h.has_caps)
 		caps = sv_wire_caps_parse(h.caps.p, h.caps.len) & SV_WIRE_CAP_ALL;
 	c->caps = caps;
@@ -259,12 +229,10 @@ static void send_ack(struct srv_conn *c)
 
 void srv_agent_send_acks(struct srv *s)
 {
-	struct srv_conn *c = s->ack_list, *next;
+	struct srv_conn *c;
 
-	s->ack_list = NULL;
-	for (; c != NULL; c = next) {
-		next = c->ack_next;
-		c->ack_next = NULL;
+	while ((c = LIST_FIRST(&s->ack_list)) != NULL) {
+		LIST_REMOVE(c, ack_link);
 		c->on_ack_list = false;
 		if (!c->failed && !c->closing)
 			send_ack(c);
@@ -277,15 +245,14 @@ static void want_ack(struct srv_conn *c)
 
 	if (!c->on_ack_list) {
 		c->on_ack_list = true;
-		c->ack_next = s->ack_list;
-		s->ack_list = c;
+		LIST_INSERT_HEAD(&s->ack_list, c, ack_link);
 	}
 	srv_want_sync(s);
 }
 
 static void conn_heartbeat(struct srv_conn *c, const struct sv_wire_frame *f)
 {
-	uint8_t out[SV_WIRE_HDR_LEN + 8];
+	struct srv *s = c->srv;
 	struct sv_wire_heartbeat hb;
 
 	if (sv_wire_decode_heartbeat(f, &hb) != 0) {
@@ -294,15 +261,9 @@ static void conn_heartbeat(struct srv_conn *c, const struct sv_wire_frame *f)
 	}
 	if (conn_queued(c) > OUT_MAX)
 		return; /* the agent is not reading: do not queue more */
-	out[0] = SV_WIRE_MAGIC0;
-	out[1] = SV_WIRE_MAGIC1;
-	out[2] = SV_WIRE_VERSION;
-	out[3] = SV_WIRE_HEARTBEAT_ACK;
-	sv_put_be32(out + 4, 8);
-	sv_put_be32(out + 8, f->seq);
-	sv_put_be32(out + 12, (uint32_t)(hb.ts_ns >> 32));
-	sv_put_be32(out + 16, (uint32_t)hb.ts_ns);
-	(void)bufferevent_write(c->bev, out, sizeof(out));
+	sv_buf_reset(&s->wbuf);
+	if (sv_wire_encode_heartbeat(&s->wbuf, SV_WIRE_HEARTBEAT_ACK, f->seq, hb.ts_ns) == 0)
+		(void)conn_write(c, &s->wbuf);
 }
 
 static void conn_stats(struct srv_conn *c, const struct sv_wire_frame *f)
@@ -392,6 +353,29 @@ static void conn_frame(struct srv_conn *c, const struct sv_wire_frame *f, uint64
 	}
 }
 
+/*
+ * The stream cannot continue (bad magic, a protocol byte this server does not
+ * speak, a payload over 1 MiB). A protocol byte other than ours on a
+ * connection that has not completed its handshake is an agent of another
+ * protocol version: it gets HANDSHAKE_ACK status 2 (in protocol 1, sequence
+ * 0: its header was not read) before the connection is closed. Anything else
+ * is closed at once.
+ */
+static void conn_bad_stream(struct srv_conn *c, int rc)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "malformed stream: %s", sv_wire_decoder_fault(&c->dec));
+	if (rc == SV_E_UNSUPP && !c->authed) {
+		c->srv->drops[SRV_DROP_PROTOCOL_ERROR]++;
+		log_warnx("customer=%s agent %s: refused: %s", conn_customer(c), c->peer, why);
+		conn_refuse(c, 0, SV_WIRE_STATUS_VERSION_MISMATCH,
+		            "unsupported protocol version (this server speaks protocol version 1)");
+		return;
+	}
+	conn_fail(c, SRV_DROP_PROTOCOL_ERROR, why);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct srv_conn *c = arg;
@@ -416,12 +400,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 				conn_frame(c, &f, now, &ingested);
 				rc = 0;
 			}
-			if (rc < 0 && !c->failed) {
-				char why[160];
-				snprintf(why, sizeof(why), "malformed stream: %s",
-				         sv_wire_decoder_fault(&c->dec));
-				conn_fail(c, SRV_DROP_PROTOCOL_ERROR, why);
-			}
+			if (rc < 0 && !c->failed && !c->closing)
+				conn_bad_stream(c, rc);
 			used += v[i].iov_len;
 		}
 		evbuffer_drain(in, used);
@@ -501,10 +481,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)bufferevent_set_max_single_read(c->bev, READ_MAX);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
+	LIST_INSERT_HEAD(&s->conns, c, link);
 	s->nconns++;
 	log_debug("agent %s: connection accepted", c->peer);
 }
@@ -548,17 +525,18 @@ void srv_agent_stop_listening(struct srv *s)
 
 void srv_agent_close_all(struct srv *s)
 {
-	while (s->conns != NULL)
-		conn_free(s->conns);
-	s->ack_list = NULL;
+	struct srv_conn *c;
+
+	while ((c = LIST_FIRST(&s->conns)) != NULL)
+		conn_free(c);
 }
 
 void srv_agent_rebind(struct srv *s)
 {
-	struct srv_conn *c = s->conns, *next;
+	struct srv_conn *c, *next;
 
-	for (; c != NULL; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&s->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
 		if (!c->authed || c->closing)
 			continue;
 		if (sv_customers_find_by_id(s->customers, c->cs->id) != NULL)

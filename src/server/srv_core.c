@@ -1,31 +1,30 @@
 /*
- * srv_core.c - the collector's life cycle and everything between the call
- * engine, the journal and the object store.
+ * srv_core.c - the collector's life cycle and everything between the agents,
+ * the call engine and the journal.
  *
  *   start:    object store, journal (replayed through the ingest paths, so
  *             every call that was not complete is rebuilt), listeners
  *   run:      one event loop; a timer drives sv_sessions_tick(); a
  *             zero-delay event syncs the journal once per loop iteration
  *             (group commit) and then sends the agents their ACKs
- *   objects:  engine hooks -> sv_objstore_put() (staged) -> once per loop
- *             iteration sv_objstore_flush() (group commit) -> put_done ->
- *             journal marker (log chunk flushed / call complete) -> the call's
- *             journal segment unref'd; a failed write is retried with backoff
+ *   objects:  the engine's hooks hand calls' objects and log chunks to the
+ *             object-write queue (srv_writeq.c)
+ *   metrics:  srv_metrics.c
  *   signals:  SIGTERM/SIGINT stop (journal synced, incomplete calls resume at
  *             the next start), SIGHUP reloads the customers
  */
 #include "server.h"
 #include "srv.h"
 
-#include "call/callkey.h"
 #include "base/errors.h"
+#include "base/hash.h"
+#include "base/htable.h"
 #include "base/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,12 +41,9 @@ extern char **environ;
 
 #define NS_PER_S       1000000000ull
 #define TICK_MAX_NS    NS_PER_S
-#define RETRY_MAX_S    60
 #define SYNC_RETRY_S   1
 #define LISTEN_BACKLOG 1024
 #define CALLID_LOG_MAX 200
-#define WRITE_SLICE_NS (20ull * 1000000) /* object writes per loop iteration, at most */
-#define WQ_MAX_BYTES   (64u << 20)       /* queued object bytes before writing at once */
 
 /* ------------------------------------------------------------ small helpers */
 
@@ -96,17 +92,18 @@ struct srv_cstats *srv_cstats_get(struct srv *s, const char *customer)
 {
 	struct srv_cstats *c;
 
-	for (c = s->cstats; c != NULL; c = c->next)
+	SLIST_FOREACH(c, &s->cstats, link)
+	{
 		if (strcmp(c->id, customer) == 0)
 			return c;
+	}
 	if (strlen(customer) >= sizeof(c->id))
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	strcpy(c->id, customer);
-	c->next = s->cstats;
-	s->cstats = c;
+	SLIST_INSERT_HEAD(&s->cstats, c, link);
 	return c;
 }
 
@@ -158,33 +155,28 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 	} m;
 	struct sv_rtcp_input in;
 	enum sv_ingest res = SV_INGEST_MALFORMED;
-	const uint8_t *cid = NULL;
-	size_t cidlen = 0;
+	const struct sv_wire_str *id; /* the decoded frame's Call-ID */
 	uint8_t ftype = f->type;
 	int rc;
 
 	switch (f->type) {
 	case SV_WIRE_DATA_SIP:
 		rc = sv_wire_decode_sip(f, &m.sip);
-		cid = m.sip.call_id.p;
-		cidlen = m.sip.call_id.len;
+		id = &m.sip.call_id;
 		break;
 	case SV_WIRE_DATA_RTCP:
 	case SV_WIRE_DATA_RTCP_ADDR:
 		rc = sv_wire_decode_rtcp(f, &m.rtcp);
-		cid = m.rtcp.call_id.p;
-		cidlen = m.rtcp.call_id.len;
+		id = &m.rtcp.call_id;
 		ftype = SV_WIRE_DATA_RTCP;
 		break;
 	case SV_WIRE_DATA_LOG:
 		rc = sv_wire_decode_log(f, &m.log);
-		cid = m.log.call_id.p;
-		cidlen = m.log.call_id.len;
+		id = &m.log.call_id;
 		break;
 	case SV_WIRE_DATA_QUALITY:
 		rc = sv_wire_decode_quality(f, &m.q);
-		cid = m.q.call_id.p;
-		cidlen = m.q.call_id.len;
+		id = &m.q.call_id;
 		break;
 	default:
 		return 0;
@@ -197,12 +189,7 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 	if (!s->replaying) {
 		uint8_t hdr[SV_WIRE_HDR_LEN];
 		struct iovec iov[3];
-		hdr[0] = SV_WIRE_MAGIC0;
-		hdr[1] = SV_WIRE_MAGIC1;
-		hdr[2] = f->version;
-		hdr[3] = f->type;
-		sv_put_be32(hdr + 4, f->len);
-		sv_put_be32(hdr + 8, f->seq);
+		sv_wire_header_encode(f, hdr);
 		iov[0].iov_base = (void *)cust_rec;
 		iov[0].iov_len = cust_rec_len;
 		iov[1].iov_base = hdr;
@@ -247,7 +234,7 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
 		return -ENOMEM;
 	}
 	if (!s->replaying)
-		srv_count_outcome(s, customer, ftype, res, cid, cidlen);
+		srv_count_outcome(s, customer, ftype, res, id->p, id->len);
 	return 0;
 }
 
@@ -259,75 +246,47 @@ int srv_ingest_frame(struct srv *s, const char *customer, const uint8_t *cust_re
  * for the duration of the replay only. */
 
 struct replay_ent {
-	struct replay_ent *next;
-	uint64_t hash;
+	struct sv_hnode node;
 	uint32_t segment;
 	size_t klen;
 	uint8_t key[]; /* customer NUL Call-ID */
 };
 
 struct srv_replay_map {
-	struct replay_ent **b;
-	size_t nb, n;
+	struct sv_htable t;
 };
 
-static uint64_t fnv1a(const char *customer, const uint8_t *id, size_t len)
+static uint64_t replay_hash(const char *customer, const uint8_t *id, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (const char *p = customer; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h = (h ^ 0) * 1099511628211ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ id[i]) * 1099511628211ull;
-	return h;
+	return sv_hash_bytes(sv_hash_bytes(0, customer, strlen(customer) + 1), id, len);
 }
 
-static bool ent_match(const struct replay_ent *e, uint64_t h, const char *customer,
-                      const uint8_t *id, size_t len)
+static bool ent_match(const struct replay_ent *e, const char *customer, const uint8_t *id,
+                      size_t len)
 {
 	size_t cl = strlen(customer);
 
-	return e->hash == h && e->klen == cl + 1 + len && memcmp(e->key, customer, cl + 1) == 0 &&
+	return e->klen == cl + 1 + len && memcmp(e->key, customer, cl + 1) == 0 &&
 	       (len == 0 || memcmp(e->key + cl + 1, id, len) == 0);
 }
 
 static int replay_map_put(struct srv_replay_map *m, const char *customer, const uint8_t *id,
                           size_t len, uint32_t segment)
 {
-	uint64_t h = fnv1a(customer, id, len);
 	size_t cl = strlen(customer);
-	struct replay_ent *e;
+	struct replay_ent *e = malloc(sizeof(*e) + cl + 1 + len);
 
-	if (m->n >= m->nb * 2) {
-		size_t nb = m->nb == 0 ? 1024 : m->nb * 2;
-		struct replay_ent **b = calloc(nb, sizeof(*b));
-		if (b == NULL)
-			return -ENOMEM;
-		for (size_t i = 0; i < m->nb; i++) {
-			while (m->b[i] != NULL) {
-				e = m->b[i];
-				m->b[i] = e->next;
-				e->next = b[e->hash % nb];
-				b[e->hash % nb] = e;
-			}
-		}
-		free(m->b);
-		m->b = b;
-		m->nb = nb;
-	}
-	e = malloc(sizeof(*e) + cl + 1 + len);
 	if (e == NULL)
 		return -ENOMEM;
-	e->hash = h;
 	e->segment = segment;
 	e->klen = cl + 1 + len;
 	memcpy(e->key, customer, cl + 1);
 	if (len > 0)
 		memcpy(e->key + cl + 1, id, len);
-	e->next = m->b[h % m->nb];
-	m->b[h % m->nb] = e;
-	m->n++;
+	if (sv_htable_insert(&m->t, &e->node, replay_hash(customer, id, len)) != 0) {
+		free(e);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -335,17 +294,16 @@ static int replay_map_take(struct srv_replay_map *m, const char *customer, const
                            size_t len, uint32_t *segment)
 {
 	uint64_t h;
-	struct replay_ent **pp, *e;
 
-	if (m == NULL || m->nb == 0)
+	if (m == NULL)
 		return 0;
-	h = fnv1a(customer, id, len);
-	for (pp = &m->b[h % m->nb]; (e = *pp) != NULL; pp = &e->next) {
-		if (ent_match(e, h, customer, id, len)) {
-			*pp = e->next;
+	h = replay_hash(customer, id, len);
+	for (struct sv_hnode *n = sv_htable_first(&m->t, h); n != NULL; n = sv_htable_next(n, h)) {
+		struct replay_ent *e = sv_container_of(n, struct replay_ent, node);
+		if (ent_match(e, customer, id, len)) {
+			sv_htable_remove(&m->t, n);
 			*segment = e->segment;
 			free(e);
-			m->n--;
 			return 1;
 		}
 	}
@@ -354,403 +312,15 @@ static int replay_map_take(struct srv_replay_map *m, const char *customer, const
 
 static void replay_map_free(struct srv_replay_map *m)
 {
+	struct sv_hwalk w = {0};
+	struct sv_hnode *n;
+
 	if (m == NULL)
 		return;
-	for (size_t i = 0; i < m->nb; i++) {
-		while (m->b[i] != NULL) {
-			struct replay_ent *e = m->b[i];
-			m->b[i] = e->next;
-			free(e);
-		}
-	}
-	free(m->b);
+	while ((n = sv_htable_walk(&m->t, &w)) != NULL)
+		free(sv_container_of(n, struct replay_ent, node));
+	sv_htable_release(&m->t);
 	free(m);
-}
-
-/* ------------------------------------------------------------ object writes */
-
-enum { GROUP_LOG, GROUP_COMPLETE };
-
-struct srv_put {
-	struct srv_group *g;
-	enum srv_obj kind;
-	char name[24];
-	const char *ctype;
-	struct sv_buf data;
-	bool done;
-};
-
-struct srv_group {
-	struct srv *s;
-	struct srv_group *prev, *next; /* s->groups or s->log_groups */
-	struct srv_group *qnext;       /* s->wq_head FIFO, until started */
-	bool queued;
-	size_t bytes;
-	int type;
-	char customer[72];
-	uint8_t *call_id;
-	size_t call_id_len;
-	uint64_t first_ts_ns;
-	uint64_t seg_plus1; /* GROUP_COMPLETE: the call's journal segment + 1 */
-	unsigned chunk;     /* GROUP_LOG */
-	size_t lines;
-	struct srv_put objs[4];
-	int nobjs;
-	int outstanding;
-	bool failed, waiting;
-	unsigned attempts;
-	struct event *retry;
-};
-
-static const char *const obj_label[SRV_OBJ_N] = {"sip", "rtcp", "quality", "log"};
-
-static void group_start(struct srv_group *g);
-static void want_flush(struct srv *s);
-
-static struct srv_group **group_list(struct srv *s, int type)
-{
-	return type == GROUP_LOG ? &s->log_groups : &s->groups;
-}
-
-static void group_free(struct srv_group *g)
-{
-	struct srv *s = g->s;
-
-	if (g->prev != NULL)
-		g->prev->next = g->next;
-	else
-		*group_list(s, g->type) = g->next;
-	if (g->next != NULL)
-		g->next->prev = g->prev;
-	for (int i = 0; i < g->nobjs; i++)
-		sv_buf_release(&g->objs[i].data);
-	if (g->retry != NULL)
-		event_free(g->retry);
-	if (g->waiting)
-		s->nwaiting--;
-	free(g->call_id);
-	free(g);
-}
-
-static struct srv_group *group_new(struct srv *s, int type, const struct sv_call_ref *call)
-{
-	struct srv_group *g = calloc(1, sizeof(*g));
-
-	if (g == NULL)
-		return NULL;
-	g->call_id = malloc(call->call_id_len + 1);
-	if (g->call_id == NULL) {
-		free(g);
-		return NULL;
-	}
-	memcpy(g->call_id, call->call_id, call->call_id_len);
-	g->call_id_len = call->call_id_len;
-	snprintf(g->customer, sizeof(g->customer), "%s", call->customer);
-	g->s = s;
-	g->type = type;
-	g->first_ts_ns = call->first_ts_ns;
-	g->next = *group_list(s, type);
-	if (g->next != NULL)
-		g->next->prev = g;
-	*group_list(s, type) = g;
-	return g;
-}
-
-/* Moves *data into the group as object `name`. */
-static void group_add(struct srv_group *g, enum srv_obj kind, const char *name, const char *ctype,
-                      struct sv_buf *data)
-{
-	struct srv_put *p = &g->objs[g->nobjs++];
-
-	p->g = g;
-	p->kind = kind;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->ctype = ctype;
-	p->data = *data;
-	g->bytes += data->cap + sizeof(*p);
-	sv_buf_init(data);
-}
-
-static bool same_call(const struct srv_group *a, const struct srv_group *b)
-{
-	return a->call_id_len == b->call_id_len && strcmp(a->customer, b->customer) == 0 &&
-	       memcmp(a->call_id, b->call_id, a->call_id_len) == 0;
-}
-
-static void journal_marker(struct srv *s, const struct srv_group *g)
-{
-	uint8_t pre[2 + 72 + 4], post[8];
-	struct iovec iov[3];
-	size_t cl = strlen(g->customer);
-	int rc, n = 2;
-
-	sv_put_be16(pre, (uint16_t)cl);
-	memcpy(pre + 2, g->customer, cl);
-	sv_put_be32(pre + 2 + cl, (uint32_t)g->call_id_len);
-	iov[0].iov_base = pre;
-	iov[0].iov_len = 6 + cl;
-	iov[1].iov_base = g->call_id;
-	iov[1].iov_len = g->call_id_len;
-	if (g->type == GROUP_LOG) {
-		sv_put_be32(post, g->chunk);
-		sv_put_be32(post + 4, (uint32_t)g->lines);
-		iov[2].iov_base = post;
-		iov[2].iov_len = 8;
-		n = 3;
-	}
-	rc = sv_journal_appendv(
-	    s->journal, g->type == GROUP_LOG ? SRV_J_LOG_FLUSHED : SRV_J_COMPLETE, iov, n, NULL);
-	if (rc != 0) {
-		char cid[SRV_CALLID_STR];
-		log_errx("customer=%s call_id=%s journal marker not written: %s", g->customer,
-		         srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)),
-		         sv_strerror(rc));
-		return;
-	}
-	if (g->type == GROUP_COMPLETE && g->seg_plus1 != 0)
-		sv_journal_unref(s->journal, (uint32_t)(g->seg_plus1 - 1));
-	srv_want_sync(s);
-}
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	group_start(arg);
-}
-
-static void group_done(struct srv_group *g)
-{
-	struct srv *s = g->s;
-	char cid[SRV_CALLID_STR];
-
-	if (g->failed) {
-		unsigned delay = g->attempts < 6 ? 1u << g->attempts : RETRY_MAX_S;
-		struct timeval tv;
-		if (delay > RETRY_MAX_S)
-			delay = RETRY_MAX_S;
-		tv.tv_sec = delay;
-		tv.tv_usec = 0;
-		g->attempts++;
-		if (g->retry == NULL)
-			g->retry = evtimer_new(s->base, retry_cb, g);
-		if (g->retry == NULL || evtimer_add(g->retry, &tv) != 0)
-			log_errx(
-			    "customer=%s call_id=%s cannot schedule the retry of a failed write",
-			    g->customer,
-			    srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)));
-		else
-			log_warnx("customer=%s call_id=%s retrying the failed write(s) in %u s",
-			          g->customer,
-			          srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)),
-			          delay);
-		return;
-	}
-	if (g->type == GROUP_COMPLETE) {
-		/* A log chunk of this call still waiting for its retry must be
-		 * durable before the call is marked complete. */
-		for (struct srv_group *o = s->log_groups; o != NULL; o = o->next) {
-			if (same_call(o, g)) {
-				g->waiting = true;
-				s->nwaiting++;
-				return;
-			}
-		}
-		journal_marker(s, g);
-		struct srv_cstats *cs = srv_cstats_get(s, g->customer);
-		if (cs != NULL)
-			cs->completed++;
-		log_info("customer=%s call_id=%s complete: %d objects written", g->customer,
-		         srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)), g->nobjs);
-		group_free(g);
-		return;
-	}
-	journal_marker(s, g);
-	log_debug("customer=%s call_id=%s log chunk %u written (%zu lines)", g->customer,
-	          srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)), g->chunk, g->lines);
-	if (s->nwaiting > 0) {
-		struct srv_group *w = NULL;
-		bool more = false;
-		for (struct srv_group *o = s->groups; o != NULL && w == NULL; o = o->next)
-			if (o->waiting && same_call(o, g))
-				w = o;
-		for (struct srv_group *o = s->log_groups; o != NULL; o = o->next)
-			if (o != g && same_call(o, g))
-				more = true;
-		group_free(g);
-		if (w != NULL && !more) {
-			w->waiting = false;
-			s->nwaiting--;
-			group_done(w);
-		}
-		return;
-	}
-	group_free(g);
-}
-
-static void put_done(void *arg, int rc)
-{
-	struct srv_put *p = arg;
-	struct srv_group *g = p->g;
-	struct srv *s = g->s;
-
-	if (rc == 0) {
-		p->done = true;
-		s->obj_ok[p->kind]++;
-		sv_buf_release(&p->data);
-	} else {
-		char cid[SRV_CALLID_STR];
-		s->obj_err[p->kind]++;
-		g->failed = true;
-		log_warnx("customer=%s call_id=%s object %s not written: %s", g->customer,
-		          srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)), p->name,
-		          sv_strerror(rc));
-	}
-	if (--g->outstanding == 0)
-		group_done(g);
-}
-
-static void group_start(struct srv_group *g)
-{
-	struct srv *s = g->s;
-	const struct sv_customer *cu = sv_customers_find_by_id(s->customers, g->customer);
-	char cid[SRV_CALLID_STR];
-	struct sv_buf key, tmp;
-	size_t dirlen;
-	int rc, drc;
-
-	g->failed = false;
-	if (cu == NULL) {
-		log_errx("customer=%s call_id=%s customer no longer configured: objects kept in "
-		         "memory until it is",
-		         g->customer, srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)));
-		for (int i = 0; i < g->nobjs; i++)
-			if (!g->objs[i].done)
-				s->obj_err[g->objs[i].kind]++;
-		g->failed = true;
-		group_done(g);
-		return;
-	}
-	sv_buf_init(&key);
-	drc = sv_callkey_prefix(&key, g->first_ts_ns, (const char *)g->call_id, g->call_id_len);
-	dirlen = key.len;
-	g->outstanding = 1; /* held until every put is started */
-	for (int i = 0; i < g->nobjs; i++) {
-		struct srv_put *p = &g->objs[i];
-		if (p->done)
-			continue;
-		key.len = dirlen;
-		sv_buf_init(&tmp);
-		rc = drc;
-		if (rc == 0)
-			rc = sv_buf_append_str(&key, p->name);
-		if (rc == 0)
-			rc = sv_buf_put_u8(&key, 0);
-		if (rc == 0)
-			rc = sv_buf_append(&tmp, p->data.data, p->data.len);
-		if (rc == 0 && tmp.data == NULL)
-			rc = sv_buf_reserve(&tmp, 1); /* an empty object is still an object */
-		if (rc != 0) {
-			s->obj_err[p->kind]++;
-			g->failed = true;
-			log_errx("customer=%s call_id=%s object %s: %s", g->customer,
-			         srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)),
-			         p->name, sv_strerror(rc));
-			sv_buf_release(&tmp);
-			continue;
-		}
-		g->outstanding++;
-		rc = sv_objstore_put(s->store, cu->bucket, (const char *)key.data, p->ctype, NULL,
-		                     &tmp, put_done, p);
-		sv_buf_release(&tmp);
-		if (rc == 0)
-			want_flush(s);
-		if (rc != 0) {
-			/* Refused at once (an invalid key): retrying cannot help. */
-			g->outstanding--;
-			s->obj_err[p->kind]++;
-			p->done = true;
-			sv_buf_release(&p->data);
-			log_errx("customer=%s call_id=%s object %s/%s refused: %s", g->customer,
-			         srv_callid_str(g->call_id, g->call_id_len, cid, sizeof(cid)),
-			         cu->bucket, (const char *)key.data, sv_strerror(rc));
-		}
-	}
-	sv_buf_release(&key);
-	if (--g->outstanding == 0)
-		group_done(g);
-}
-
-/*
- * Object writes are queued by the hooks and started by writer_cb a time
- * slice at a time, so that a tick completing thousands of calls does not
- * keep the loop from reading agents and answering heartbeats. Past
- * WQ_MAX_BYTES of queued objects the hooks write at once (the loop then
- * slows down the intake instead of growing memory).
- */
-static void group_submit(struct srv_group *g)
-{
-	struct srv *s = g->s;
-
-	if (s->writer_ev == NULL || s->wq_bytes + g->bytes > WQ_MAX_BYTES) {
-		group_start(g);
-		return;
-	}
-	g->queued = true;
-	g->qnext = NULL;
-	if (s->wq_tail != NULL)
-		s->wq_tail->qnext = g;
-	else
-		s->wq_head = g;
-	s->wq_tail = g;
-	s->wq_bytes += g->bytes;
-	event_active(s->writer_ev, EV_TIMEOUT, 0);
-}
-
-static void writer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct srv *s = arg;
-	uint64_t t0 = realtime_ns();
-
-	while (s->wq_head != NULL) {
-		struct srv_group *g = s->wq_head;
-		s->wq_head = g->qnext;
-		if (s->wq_head == NULL)
-			s->wq_tail = NULL;
-		g->queued = false;
-		s->wq_bytes -= g->bytes;
-		group_start(g);
-		if (s->wq_head != NULL && realtime_ns() - t0 > WRITE_SLICE_NS) {
-			event_active(s->writer_ev, EV_TIMEOUT, 0);
-			break;
-		}
-	}
-}
-
-/*
- * Group commit of the object store: the puts started during this loop
- * iteration (by writer_cb, a retry or a hook) are made durable together,
- * then their put_done callbacks run, and only those write the journal
- * markers (LOG_FLUSHED / COMPLETE). Activated after the puts, so it runs
- * after the writer in the same iteration.
- */
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct srv *s = arg;
-	int rc;
-
-	s->flush_wanted = false;
-	rc = sv_objstore_flush(s->store);
-	if (rc != 0)
-		log_debug("object store flush: %s (each failed put is logged and retried)",
-		          sv_strerror(rc));
-}
-
-static void want_flush(struct srv *s)
-{
-	if (s->flush_wanted)
-		return;
-	s->flush_wanted = true;
-	if (s->flush_ev != NULL)
-		event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* ------------------------------------------------------------ engine hooks */
@@ -775,50 +345,15 @@ static void hook_created(void *arg, const struct sv_call_ref *call)
 static void hook_log_chunk(void *arg, const struct sv_call_ref *call, unsigned chunk, size_t lines,
                            struct sv_buf *gz)
 {
-	struct srv *s = arg;
-	struct srv_group *g = group_new(s, GROUP_LOG, call);
-	char name[16], cid[SRV_CALLID_STR];
-
-	if (g == NULL || sv_callkey_log_name(chunk, name) != 0) {
-		log_errx("customer=%s call_id=%s log chunk %u lost: %s", call->customer,
-		         srv_callid_str(call->call_id, call->call_id_len, cid, sizeof(cid)), chunk,
-		         g == NULL ? "out of memory" : "bad chunk number");
-		if (g != NULL)
-			group_free(g);
-		s->obj_err[SRV_OBJ_LOG]++;
-		return;
-	}
-	g->chunk = chunk;
-	g->lines = lines;
-	group_add(g, SRV_OBJ_LOG, name, "application/gzip", gz);
-	group_submit(g);
+	srv_writeq_log_chunk(arg, call, chunk, lines, gz);
 }
 
 static void hook_complete(void *arg, const struct sv_call_ref *call, struct sv_call_objects *o)
 {
-	struct srv *s = arg;
-	struct srv_group *g = group_new(s, GROUP_COMPLETE, call);
-	char name[16], cid[SRV_CALLID_STR];
+	uint64_t seg_plus1 = *call->user;
 
-	if (g == NULL) {
-		log_errx("customer=%s call_id=%s objects lost: out of memory (the journal keeps "
-		         "the call for the next start)",
-		         call->customer,
-		         srv_callid_str(call->call_id, call->call_id_len, cid, sizeof(cid)));
-		sv_call_objects_release(o);
-		return;
-	}
-	g->seg_plus1 = *call->user;
 	*call->user = 0;
-	/* quality.json last: the local store makes a batch visible in put order,
-	 * so a reader that sees quality.json sees the whole call. */
-	group_add(g, SRV_OBJ_SIP, "sip.pcap.gz", "application/gzip", &o->sip_pcap_gz);
-	group_add(g, SRV_OBJ_RTCP, "rtcp.json.gz", "application/gzip", &o->rtcp_json_gz);
-	if (o->log_chunk > 0 && sv_callkey_log_name(o->log_chunk, name) == 0)
-		group_add(g, SRV_OBJ_LOG, name, "application/gzip", &o->log_gz);
-	group_add(g, SRV_OBJ_QUALITY, "quality.json", "application/json", &o->quality_json);
-	sv_call_objects_release(o);
-	group_submit(g);
+	srv_writeq_complete(arg, call, seg_plus1, o);
 }
 
 /* ------------------------------------------------------------ timer, sync */
@@ -1050,228 +585,6 @@ int srv_open_sockets(const struct sv_conf_addr *addr, int type, int fds[2], char
 	return n;
 }
 
-/* ------------------------------------------------------------ metrics */
-
-static const char *const drop_label[SRV_DROP_N] = {
-    "not_call",
-    "late",
-    "no_call",
-    "duplicate",
-    "malformed_sip",
-    "malformed_rtcp",
-    "malformed_frame",
-    "hep_unattributed",
-    "hep_malformed",
-    "hep_unsupported_type",
-    "unknown_frame_type",
-    "auth_failed",
-    "protocol_error",
-    "rtcp_unknown_direction",
-};
-
-static const char *const hep_label[SRV_HEP_N] = {
-    "stored", "no_call", "duplicate", "late", "malformed", "unattributed", "unsupported_type",
-};
-
-static const char *ftype_label(unsigned t)
-{
-	return t < SRV_FTYPES - 1 ? sv_wire_type_name((uint8_t)t) : "UNKNOWN";
-}
-
-static void add_delta(struct sv_metric *m, uint64_t *cur, uint64_t *rep, const char *l1,
-                      const char *l2)
-{
-	if (*cur != *rep && sv_metric_add(m, (double)(*cur - *rep), l1, l2) == 0)
-		*rep = *cur;
-}
-
-static int metrics_init(struct srv *s)
-{
-	struct sv_metrics *m;
-
-	if (sv_metrics_new(&s->metrics) != 0)
-		return -ENOMEM;
-	m = s->metrics;
-	s->m_frames =
-	    sv_metrics_counter(m, "sipvault_frames_total",
-	                       "Agent frames received, by type and customer", "type", "customer");
-	s->m_bytes =
-	    sv_metrics_counter(m, "sipvault_frame_bytes_total",
-	                       "Agent frame bytes received (header included)", "type", "customer");
-	s->m_sessions =
-	    sv_metrics_gauge(m, "sipvault_sessions",
-	                     "Calls by state (complete: remembered tombstones)", "state", NULL);
-	s->m_completed =
-	    sv_metrics_counter(m, "sipvault_calls_completed_total",
-	                       "Calls whose objects were all written", "customer", NULL);
-	s->m_objects = sv_metrics_counter(m, "sipvault_objects_written_total",
-	                                  "Objects written to the object store", "object", NULL);
-	s->m_obj_err = sv_metrics_counter(m, "sipvault_object_errors_total",
-	                                  "Object writes that failed (retried)", "object", NULL);
-	s->m_drops =
-	    sv_metrics_counter(m, "sipvault_drops_total",
-	                       "Frames, packets or reports not attached to a call", "reason", NULL);
-	s->m_agents = sv_metrics_gauge(m, "sipvault_agents_connected",
-	                               "Authenticated agent connections", "customer", NULL);
-	s->m_conns =
-	    sv_metrics_gauge(m, "sipvault_agent_connections",
-	                     "Open agent TCP connections (authenticated or not)", NULL, NULL);
-	s->m_jsegs =
-	    sv_metrics_gauge(m, "sipvault_journal_segments", "Journal segment files", NULL, NULL);
-	s->m_jbytes =
-	    sv_metrics_gauge(m, "sipvault_journal_bytes", "Journal bytes on disk", NULL, NULL);
-	s->m_hep = sv_metrics_counter(m, "sipvault_hep_packets_total", "HEP packets by result",
-	                              "result", NULL);
-	s->m_held = sv_metrics_gauge(m, "sipvault_sessions_bytes",
-	                             "Approximate memory held by live calls", NULL, NULL);
-	s->m_spool_objs =
-	    sv_metrics_gauge(m, "sipvault_spool_objects",
-	                     "Objects in the S3 spool not yet confirmed by S3", NULL, NULL);
-	s->m_spool_bytes = sv_metrics_gauge(
-	    m, "sipvault_spool_bytes", "Payload bytes of the objects in the S3 spool", NULL, NULL);
-	s->m_spool_age =
-	    sv_metrics_gauge(m, "sipvault_spool_oldest_seconds",
-	                     "Age of the oldest object in the S3 spool (0: empty)", NULL, NULL);
-	s->m_s3_errors =
-	    sv_metrics_counter(m, "sipvault_s3_errors_total",
-	                       "Failed S3 upload attempts (each is retried)", "bucket", NULL);
-	s->m_s3_uploads =
-	    sv_metrics_counter(m, "sipvault_s3_uploads_total",
-	                       "Objects uploaded to S3 and removed from the spool", NULL, NULL);
-	s->m_s3_check = sv_metrics_gauge(m, "sipvault_s3_bucket_ok",
-	                                 "Start-up bucket check: 1 ok, 0 failed (see the log)",
-	                                 "customer", "bucket");
-	if (s->m_frames == NULL || s->m_bytes == NULL || s->m_sessions == NULL ||
-	    s->m_completed == NULL || s->m_objects == NULL || s->m_obj_err == NULL ||
-	    s->m_drops == NULL || s->m_agents == NULL || s->m_conns == NULL || s->m_jsegs == NULL ||
-	    s->m_jbytes == NULL || s->m_hep == NULL || s->m_held == NULL ||
-	    s->m_spool_objs == NULL || s->m_spool_bytes == NULL || s->m_spool_age == NULL ||
-	    s->m_s3_errors == NULL || s->m_s3_uploads == NULL || s->m_s3_check == NULL)
-		return -ENOMEM;
-	/* Every series that has a fixed label set exists from the start. */
-	for (int i = 0; i < SRV_DROP_N; i++)
-		sv_metric_add(s->m_drops, 0, drop_label[i], NULL);
-	for (int i = 0; i < SRV_HEP_N; i++)
-		sv_metric_add(s->m_hep, 0, hep_label[i], NULL);
-	for (int i = 0; i < SRV_OBJ_N; i++) {
-		sv_metric_add(s->m_objects, 0, obj_label[i], NULL);
-		sv_metric_add(s->m_obj_err, 0, obj_label[i], NULL);
-	}
-	for (int i = 0; i < SV_CALL_NSTATES; i++)
-		sv_metric_set(s->m_sessions, 0, sv_call_state_name((enum sv_call_state)i), NULL);
-	return 0;
-}
-
-static void metrics_update(struct srv *s)
-{
-	struct sv_session_stats st;
-	struct sv_journal_stats js;
-
-	sv_sessions_stats(s->sessions, &st);
-	s->drops[SRV_DROP_RTCP_UNKNOWN_DIR] = st.rtcp_unknown_direction;
-	for (struct srv_cstats *c = s->cstats; c != NULL; c = c->next) {
-		for (unsigned t = 0; t < SRV_FTYPES; t++) {
-			add_delta(s->m_frames, &c->frames[t], &c->frames_rep[t], ftype_label(t),
-			          c->id);
-			add_delta(s->m_bytes, &c->bytes[t], &c->bytes_rep[t], ftype_label(t),
-			          c->id);
-		}
-		add_delta(s->m_completed, &c->completed, &c->completed_rep, c->id, NULL);
-		sv_metric_set(s->m_agents, (double)c->agents, c->id, NULL);
-	}
-	for (int i = 0; i < SV_CALL_NSTATES; i++)
-		sv_metric_set(s->m_sessions, (double)st.calls[i],
-		              sv_call_state_name((enum sv_call_state)i), NULL);
-	for (int i = 0; i < SRV_DROP_N; i++)
-		add_delta(s->m_drops, &s->drops[i], &s->drops_rep[i], drop_label[i], NULL);
-	for (int i = 0; i < SRV_HEP_N; i++)
-		add_delta(s->m_hep, &s->hep[i], &s->hep_rep[i], hep_label[i], NULL);
-	for (int i = 0; i < SRV_OBJ_N; i++) {
-		add_delta(s->m_objects, &s->obj_ok[i], &s->obj_ok_rep[i], obj_label[i], NULL);
-		add_delta(s->m_obj_err, &s->obj_err[i], &s->obj_err_rep[i], obj_label[i], NULL);
-	}
-	sv_journal_stats(s->journal, &js);
-	sv_metric_set(s->m_jsegs, (double)js.segments, NULL, NULL);
-	sv_metric_set(s->m_jbytes, (double)js.bytes, NULL, NULL);
-	sv_metric_set(s->m_conns, (double)s->nconns, NULL, NULL);
-	sv_metric_set(s->m_held, (double)st.bytes_held, NULL, NULL);
-	if (s->s3store != NULL) {
-		struct sv_s3store_stats ss;
-		struct sv_s3store_bucket_stats bs;
-		sv_s3store_stats(s->s3store, &ss);
-		sv_metric_set(s->m_spool_objs, (double)ss.spool_objects, NULL, NULL);
-		sv_metric_set(s->m_spool_bytes, (double)ss.spool_bytes, NULL, NULL);
-		sv_metric_set(s->m_spool_age,
-		              sv_s3store_oldest_age(s->s3store, (int64_t)realtime_ns()), NULL,
-		              NULL);
-		sv_metric_set(s->m_s3_uploads, (double)ss.uploads_ok, NULL, NULL);
-		for (size_t i = 0; i < sv_s3store_bucket_count(s->s3store); i++)
-			if (sv_s3store_bucket(s->s3store, i, &bs) == 0)
-				sv_metric_set(s->m_s3_errors, (double)bs.errors, bs.bucket, NULL);
-	}
-}
-
-static void http_cb(struct evhttp_request *req, void *arg)
-{
-	struct srv *s = arg;
-	const char *uri = evhttp_request_get_uri(req);
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	struct evbuffer *out;
-	struct sv_buf text;
-
-	if (uri == NULL || (strcmp(uri, "/metrics") != 0 && strncmp(uri, "/metrics?", 9) != 0)) {
-		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
-		return;
-	}
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
-		return;
-	}
-	metrics_update(s);
-	sv_buf_init(&text);
-	out = evbuffer_new();
-	if (out == NULL || sv_metrics_render(s->metrics, &text) != 0 ||
-	    evbuffer_add(out, text.data, text.len) != 0) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-	} else {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		                  "text/plain; version=0.0.4; charset=utf-8");
-		evhttp_send_reply(req, HTTP_OK, "OK", out);
-	}
-	if (out != NULL)
-		evbuffer_free(out);
-	sv_buf_release(&text);
-}
-
-static int metrics_listen(struct srv *s, char *err, size_t errlen)
-{
-	int fds[2], n;
-
-	if (!s->conf->metrics_listen.enabled)
-		return 0;
-	s->http = evhttp_new(s->base);
-	if (s->http == NULL) {
-		snprintf(err, errlen, "cannot create the metrics HTTP server");
-		return -ENOMEM;
-	}
-	evhttp_set_gencb(s->http, http_cb, s);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_timeout(s->http, 30);
-	n = srv_open_sockets(&s->conf->metrics_listen, SOCK_STREAM, fds, err, errlen);
-	if (n < 0)
-		return n;
-	for (int i = 0; i < n; i++) {
-		if (evhttp_accept_socket_with_handle(s->http, fds[i]) == NULL) {
-			snprintf(err, errlen, "cannot serve metrics");
-			for (int j = i; j < n; j++)
-				close(fds[j]);
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------ signals */
 
 static void reload(struct srv *s)
@@ -1341,7 +654,7 @@ static void s3check_cb(void *arg, size_t i, int rc, const char *line)
 		log_info("customer=%s S3 bucket %s: ok", id, bucket);
 	else
 		log_errx("customer=%s S3 bucket check failed: %s", id, line);
-	sv_metric_set(s->m_s3_check, rc == 0 ? 1 : 0, id, bucket);
+	srv_metrics_bucket_checked(s, id, bucket, rc == 0);
 }
 
 /*
@@ -1397,48 +710,29 @@ nomem:
 	return -ENOMEM;
 }
 
-static void srv_release(struct srv *s)
+static void release(struct srv *s)
 {
+	struct srv_cstats *c;
+
 	srv_agent_stop_listening(s);
 	srv_hep_close(s);
-	if (s->http != NULL)
-		evhttp_free(s->http);
+	srv_metrics_release(s);
 	srv_agent_close_all(s);
-	/* Puts already started are completed (and their journal markers
-	 * written) before the journal is closed; anything a back end still
-	 * holds is cancelled while the groups exist. Queued groups that were
-	 * never started stay in the journal for the next start. */
-	if (s->store != NULL) {
-		sv_objstore_flush(s->store);
-		sv_objstore_free(s->store);
-		s->store = NULL;
-	}
-	while (s->groups != NULL)
-		group_free(s->groups);
-	while (s->log_groups != NULL)
-		group_free(s->log_groups);
-	s->wq_head = s->wq_tail = NULL;
-	if (s->writer_ev != NULL)
-		event_free(s->writer_ev);
-	if (s->flush_ev != NULL)
-		event_free(s->flush_ev);
+	srv_writeq_shutdown(s);
 	if (s->journal != NULL) {
 		int rc = sv_journal_close(s->journal);
 		if (rc != 0)
 			log_errx("journal: final sync failed: %s", sv_strerror(rc));
 	}
 	sv_sessions_free(s->sessions);
-	sv_objstore_free(s->store);
 	s->s3store = NULL;
 	for (size_t i = 0; i < s->s3check_n; i++)
 		free(s->s3check_ids[i]);
 	free(s->s3check_ids);
-	sv_metrics_free(s->metrics);
 	sv_customers_free(s->customers);
 	replay_map_free(s->replay_map);
-	while (s->cstats != NULL) {
-		struct srv_cstats *c = s->cstats;
-		s->cstats = c->next;
+	while ((c = SLIST_FIRST(&s->cstats)) != NULL) {
+		SLIST_REMOVE_HEAD(&s->cstats, link);
 		free(c);
 	}
 	for (int i = 0; i < 3; i++)
@@ -1454,7 +748,7 @@ static void srv_release(struct srv *s)
 		event_base_free(s->base);
 }
 
-int sv_server_run(struct sv_server_conf *conf, const char *config_path)
+int srv_run(struct sv_server_conf *conf, const char *config_path)
 {
 	struct srv srv, *s = &srv;
 	struct sv_session_limits lim;
@@ -1467,6 +761,10 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 	uint64_t t0;
 
 	memset(s, 0, sizeof(*s));
+	SLIST_INIT(&s->cstats);
+	LIST_INIT(&s->conns);
+	LIST_INIT(&s->ack_list);
+	srv_writeq_init(s);
 	s->conf = conf;
 	s->config_path = config_path;
 	s->clock = realtime_ns;
@@ -1509,7 +807,7 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 	hooks.created = hook_created;
 	hooks.log_chunk = hook_log_chunk;
 	hooks.complete = hook_complete;
-	if (sv_sessions_new(&lim, &hooks, &s->sessions) != 0 || metrics_init(s) != 0) {
+	if (sv_sessions_new(&lim, &hooks, &s->sessions) != 0 || srv_metrics_init(s) != 0) {
 		log_errx("out of memory");
 		goto out;
 	}
@@ -1548,26 +846,21 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 
 	s->tick_ev = evtimer_new(s->base, tick_cb, s);
 	s->sync_ev = event_new(s->base, -1, 0, sync_cb, s);
-	s->writer_ev = event_new(s->base, -1, 0, writer_cb, s);
-	s->flush_ev = event_new(s->base, -1, 0, flush_cb, s);
 	s->sig_ev[0] = evsignal_new(s->base, SIGTERM, signal_cb, s);
 	s->sig_ev[1] = evsignal_new(s->base, SIGINT, signal_cb, s);
 	s->sig_ev[2] = evsignal_new(s->base, SIGHUP, signal_cb, s);
-	if (s->tick_ev == NULL || s->sync_ev == NULL || s->writer_ev == NULL ||
-	    s->flush_ev == NULL || s->sig_ev[0] == NULL || s->sig_ev[1] == NULL ||
-	    s->sig_ev[2] == NULL || event_add(s->sig_ev[0], NULL) != 0 ||
-	    event_add(s->sig_ev[1], NULL) != 0 || event_add(s->sig_ev[2], NULL) != 0) {
+	if (s->tick_ev == NULL || s->sync_ev == NULL || srv_writeq_start(s) != 0 ||
+	    s->sig_ev[0] == NULL || s->sig_ev[1] == NULL || s->sig_ev[2] == NULL ||
+	    event_add(s->sig_ev[0], NULL) != 0 || event_add(s->sig_ev[1], NULL) != 0 ||
+	    event_add(s->sig_ev[2], NULL) != 0) {
 		log_errx("cannot set up the event loop");
 		goto out;
 	}
 	if (srv_agent_listen(s, err, sizeof(err)) != 0 ||
-	    srv_hep_listen(s, err, sizeof(err)) != 0 || metrics_listen(s, err, sizeof(err)) != 0) {
+	    srv_hep_listen(s, err, sizeof(err)) != 0 ||
+	    srv_metrics_listen(s, err, sizeof(err)) != 0) {
 		log_errx("%s", err);
 		goto out;
-	}
-	if (s->flush_wanted) { /* puts started before the event existed */
-		s->flush_wanted = false;
-		want_flush(s);
 	}
 	arm_tick(s, srv_now(s), 0);
 	sv_conf_addr_format(&conf->listen_tcp, shown, sizeof(shown));
@@ -1590,7 +883,7 @@ int sv_server_run(struct sv_server_conf *conf, const char *config_path)
 	         (unsigned long long)(st.calls[SV_CALL_PENDING] + st.calls[SV_CALL_ACTIVE] +
 	                              st.calls[SV_CALL_CLOSING]));
 out:
-	srv_release(s);
+	release(s);
 	libevent_global_shutdown();
 	return status;
 }

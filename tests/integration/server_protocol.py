@@ -100,6 +100,46 @@ def test_wrong_token_refused():
         x.close()
 
 
+def test_any_agent_software_version_accepted():
+    # The handshake's version string is the agent's software version: a git
+    # hash, a release tag of any major number, "dev" or nothing at all.
+    s = srv()
+    for ver in ("578bc6f", "2.0.0", "dev", "", "v3.1-rc2+dirty"):
+        a = s.agent("acme", version=ver)
+        eq(a.ack_status, 0, "handshake status for agent version %r" % ver)
+        alive_check(a)
+        d = sc.Dialog(cid("ver-" + (ver or "empty")))
+        d.answered()
+        a.send_messages(d.msgs)
+        s.wait_object(B, d.call_id, d.base_ts, "quality.json", 10)
+        a.close()
+    log = s.log_text()
+    check('version "578bc6f"' in log, "the agent's version is not logged")
+
+
+def test_bad_protocol_byte_refused():
+    # Only the header's protocol byte decides: a HANDSHAKE under protocol 2
+    # gets HANDSHAKE_ACK status 2 (version mismatch) and the connection closes.
+    s = srv()
+    m0 = s.metrics()
+    for proto in (0x02, 0x00, 0xFF):
+        a = sc.Agent(s.tcp_addr, "acme", s.customer("acme")["token"], handshake=False)
+        hs = sc.enc_handshake("acme", s.customer("acme")["token"], "1.0.0")
+        a.send_raw(sc.frame(sc.HANDSHAKE, hs, 1, version=proto))
+        f = a.recv_frame(3.0, want=sc.HANDSHAKE_ACK)
+        check(f is not None, "no HANDSHAKE_ACK for protocol byte %d" % proto)
+        status, msg, _ = sc.dec_handshake_ack(f[2])
+        eq(status, 2, "status for protocol byte %d" % proto)
+        check("version" in msg, "refusal message %r does not name the version" % msg)
+        check(a.closed_by_peer(3.0), "connection not closed (protocol byte %d)" % proto)
+        a.close()
+    check(s.metrics().get("sipvault_drops_total", reason="protocol_error")
+          >= m0.get("sipvault_drops_total", reason="protocol_error") + 3,
+          "refused protocol bytes counted")
+    check("unsupported protocol version 2" in s.log_text(), "no log line names the protocol byte")
+    check(s.alive(), "server died")
+
+
 def test_frames_before_handshake_close():
     s = srv()
     a = sc.Agent(s.tcp_addr, "acme", "x", handshake=False)

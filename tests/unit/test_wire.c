@@ -587,6 +587,66 @@ static void test_garbage_fields(void **state)
 	sv_buf_release(&b);
 }
 
+/* ------------------------------------------------------------ header encoder */
+
+static void test_header_encode_and_set_seq(void **state)
+{
+	struct sv_wire_frame f = {.version = 0, .type = SV_WIRE_DATA_LOG, .len = 0x0102, .seq = 7};
+	uint8_t hdr[SV_WIRE_HDR_LEN];
+	struct sv_buf b, want;
+
+	/* version 1 is written whatever f.version holds */
+	sv_wire_header_encode(&f, hdr);
+	sv_buf_init(&b);
+	sv_buf_init(&want);
+	assert_int_equal(sv_buf_append(&b, hdr, sizeof(hdr)), 0);
+	assert_hex(&b, "5356 01 05 00000102 00000007");
+	/* a parsed header re-encodes to the same bytes */
+	struct sv_wire_frame g;
+	assert_int_equal(sv_wire_header_parse(hdr, &g), 0);
+	sv_wire_header_encode(&g, hdr);
+	assert_memory_equal(hdr, b.data, sizeof(hdr));
+	/* renumbering an encoded frame touches the sequence only */
+	sv_buf_reset(&b);
+	assert_int_equal(sv_wire_encode_heartbeat(&b, SV_WIRE_HEARTBEAT, 0, 9), 0);
+	sv_wire_header_set_seq(b.data, 0xfffffffe);
+	assert_hex(&b, "5356 01 06 00000008 fffffffe 0000000000000009");
+	/* what the server journals for a received frame: header + payload */
+	struct sv_wire_frame h;
+	one_frame(&b, &h);
+	sv_wire_header_encode(&h, hdr);
+	assert_memory_equal(hdr, b.data, sizeof(hdr));
+	sv_buf_release(&b);
+	sv_buf_release(&want);
+}
+
+/* The agent version is the agent's software version, any text: the codec
+ * carries it unchanged; only the header's protocol byte is judged. */
+static void test_handshake_any_agent_version(void **state)
+{
+	static const char *const versions[] = {"578bc6f", "2.0.0", "dev", "", "v3-rc1+dirty"};
+	struct sv_buf b;
+	sv_buf_init(&b);
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		struct sv_wire_str v = {(const uint8_t *)versions[i], strlen(versions[i])};
+		struct sv_wire_handshake hs = {S("acme"), S("t"), v, 0, {NULL, 0}};
+		struct sv_wire_handshake m;
+		struct sv_wire_frame f;
+		sv_buf_reset(&b);
+		assert_int_equal(sv_wire_encode_handshake(&b, 1, &hs), 0);
+		one_frame(&b, &f);
+		assert_int_equal(f.version, SV_WIRE_VERSION);
+		assert_int_equal(sv_wire_decode_handshake(&f, &m), 0);
+		assert_true(str_eq(m.agent_version, versions[i]));
+		/* the same handshake under protocol byte 2 is refused by its header */
+		b.data[2] = 0x02;
+		size_t used;
+		assert_int_equal(sv_wire_frame_parse(b.data, b.len, &f, &used), SV_E_UNSUPP);
+		assert_int_equal(sv_wire_frame_parse(b.data, 3, &f, &used), SV_E_UNSUPP);
+	}
+	sv_buf_release(&b);
+}
+
 /* ------------------------------------------------------------ header limits */
 
 static void test_header_limits(void **state)
@@ -960,6 +1020,8 @@ int main(void)
 	    cmocka_unit_test(test_long_callid),
 	    cmocka_unit_test(test_truncated_fields),
 	    cmocka_unit_test(test_garbage_fields),
+	    cmocka_unit_test(test_header_encode_and_set_seq),
+	    cmocka_unit_test(test_handshake_any_agent_version),
 	    cmocka_unit_test(test_header_limits),
 	    cmocka_unit_test(test_bad_magic_and_version),
 	    cmocka_unit_test(test_stream_byte_by_byte),

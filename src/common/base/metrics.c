@@ -2,10 +2,14 @@
  * metrics.c - counter and gauge families with up to two labels, rendered in
  * the Prometheus text exposition format 0.0.4.
  *
- * Each family keeps its series in an array (creation order, for rendering)
- * and a small open hash table of indexes into it (for lookup).
+ * The families are a <sys/queue.h> list in declaration order. Each family
+ * keeps its series in a list (creation order, for rendering) and in the
+ * library's hash table (base/htable.h, for lookup by label values).
  */
 #include "base/metrics.h"
+
+#include "base/hash.h"
+#include "base/htable.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,48 +17,60 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 enum kind { KIND_COUNTER, KIND_GAUGE };
 
 struct series {
+	struct sv_hnode node;      /* sv_metric.index */
+	STAILQ_ENTRY(series) link; /* sv_metric.series */
 	char *lv[2];
-	uint64_t hash;
 	double value;
 };
 
 struct sv_metric {
-	struct sv_metric *next;
+	STAILQ_ENTRY(sv_metric) link; /* sv_metrics.families */
 	char *name;
 	char *help;
 	char *label[2];
 	int nlabels;
 	enum kind kind;
-	struct series *series;
-	size_t nseries, capseries;
-	size_t *slots; /* index + 1, 0 = empty; nslots is a power of two */
-	size_t nslots;
+	STAILQ_HEAD(, series) series;
+	size_t nseries;
+	struct sv_htable index;
 };
 
 struct sv_metrics {
-	struct sv_metric *first, *last;
+	STAILQ_HEAD(, sv_metric) families;
 };
 
 int sv_metrics_new(struct sv_metrics **out)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out == NULL ? -ENOMEM : 0;
+	if (*out == NULL)
+		return -ENOMEM;
+	STAILQ_INIT(&(*out)->families);
+	return 0;
+}
+
+static void series_free(struct series *se)
+{
+	free(se->lv[0]);
+	free(se->lv[1]);
+	free(se);
 }
 
 static void family_free(struct sv_metric *f)
 {
+	struct series *se;
+
 	if (f == NULL)
 		return;
-	for (size_t i = 0; i < f->nseries; i++) {
-		free(f->series[i].lv[0]);
-		free(f->series[i].lv[1]);
+	while ((se = STAILQ_FIRST(&f->series)) != NULL) {
+		STAILQ_REMOVE_HEAD(&f->series, link);
+		series_free(se);
 	}
-	free(f->series);
-	free(f->slots);
+	sv_htable_release(&f->index);
 	free(f->name);
 	free(f->help);
 	free(f->label[0]);
@@ -64,13 +80,13 @@ static void family_free(struct sv_metric *f)
 
 void sv_metrics_free(struct sv_metrics *m)
 {
+	struct sv_metric *f;
+
 	if (m == NULL)
 		return;
-	struct sv_metric *f = m->first;
-	while (f != NULL) {
-		struct sv_metric *next = f->next;
+	while ((f = STAILQ_FIRST(&m->families)) != NULL) {
+		STAILQ_REMOVE_HEAD(&m->families, link);
 		family_free(f);
-		f = next;
 	}
 	free(m);
 }
@@ -94,6 +110,20 @@ static bool label_ok(const char *s)
 	return name_ok(s, false) && strncmp(s, "__", 2) != 0;
 }
 
+struct sv_metric *sv_metrics_find(const struct sv_metrics *m, const char *name)
+{
+	struct sv_metric *f;
+
+	if (m == NULL || name == NULL)
+		return NULL;
+	STAILQ_FOREACH(f, &m->families, link)
+	{
+		if (strcmp(f->name, name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
 static struct sv_metric *declare(struct sv_metrics *m, enum kind kind, const char *name,
                                  const char *help, const char *l1, const char *l2)
 {
@@ -102,12 +132,12 @@ static struct sv_metric *declare(struct sv_metrics *m, enum kind kind, const cha
 	if ((l1 != NULL && !label_ok(l1)) || (l2 != NULL && (l1 == NULL || !label_ok(l2))) ||
 	    (l1 != NULL && l2 != NULL && strcmp(l1, l2) == 0))
 		return NULL;
-	for (struct sv_metric *g = m->first; g != NULL; g = g->next)
-		if (strcmp(g->name, name) == 0)
-			return NULL;
+	if (sv_metrics_find(m, name) != NULL)
+		return NULL;
 	struct sv_metric *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
+	STAILQ_INIT(&f->series);
 	f->kind = kind;
 	f->nlabels = l2 != NULL ? 2 : l1 != NULL ? 1 : 0;
 	f->name = strdup(name);
@@ -121,11 +151,7 @@ static struct sv_metric *declare(struct sv_metrics *m, enum kind kind, const cha
 		family_free(f);
 		return NULL;
 	}
-	if (m->last != NULL)
-		m->last->next = f;
-	else
-		m->first = f;
-	m->last = f;
+	STAILQ_INSERT_TAIL(&m->families, f, link);
 	return f;
 }
 
@@ -141,18 +167,13 @@ struct sv_metric *sv_metrics_gauge(struct sv_metrics *m, const char *name, const
 	return declare(m, KIND_GAUGE, name, help, label1, label2);
 }
 
-/* FNV-1a over the label values, each followed by a 0 byte. */
+/* Hash of the label values, each with its terminating NUL, so that
+ * ("a","bc") differs from ("ab","c"). */
 static uint64_t hash_values(const char *lv[2], int n)
 {
-	uint64_t h = 14695981039346656037ULL;
-	for (int i = 0; i < n; i++) {
-		for (const unsigned char *p = (const unsigned char *)lv[i]; *p != '\0'; p++) {
-			h ^= *p;
-			h *= 1099511628211ULL;
-		}
-		h ^= 0xff; /* separator: ("a","bc") differs from ("ab","c") */
-		h *= 1099511628211ULL;
-	}
+	uint64_t h = 0;
+	for (int i = 0; i < n; i++)
+		h = sv_hash_bytes(h, lv[i], strlen(lv[i]) + 1);
 	return h;
 }
 
@@ -165,27 +186,14 @@ static void values(const struct sv_metric *f, const char *lv1, const char *lv2, 
 
 static struct series *lookup(const struct sv_metric *f, const char *lv[2], uint64_t h)
 {
-	if (f->nslots == 0)
-		return NULL;
-	size_t mask = f->nslots - 1;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		size_t s = f->slots[i];
-		if (s == 0)
-			return NULL;
-		struct series *se = &f->series[s - 1];
-		if (se->hash == h && (f->nlabels < 1 || strcmp(se->lv[0], lv[0]) == 0) &&
+	for (struct sv_hnode *n = sv_htable_first(&f->index, h); n != NULL;
+	     n = sv_htable_next(n, h)) {
+		struct series *se = sv_container_of(n, struct series, node);
+		if ((f->nlabels < 1 || strcmp(se->lv[0], lv[0]) == 0) &&
 		    (f->nlabels < 2 || strcmp(se->lv[1], lv[1]) == 0))
 			return se;
 	}
-}
-
-static void slot_insert(size_t *slots, size_t nslots, uint64_t h, size_t idx1)
-{
-	size_t mask = nslots - 1;
-	size_t i = (size_t)h & mask;
-	while (slots[i] != 0)
-		i = (i + 1) & mask;
-	slots[i] = idx1;
+	return NULL;
 }
 
 static struct series *find_or_add(struct sv_metric *f, const char *lv1, const char *lv2)
@@ -196,38 +204,23 @@ static struct series *find_or_add(struct sv_metric *f, const char *lv1, const ch
 	struct series *se = lookup(f, lv, h);
 	if (se != NULL)
 		return se;
-	/* Keep the table at most half full. */
-	if ((f->nseries + 1) * 2 > f->nslots) {
-		size_t n = f->nslots ? f->nslots * 2 : 16;
-		size_t *slots = calloc(n, sizeof(*slots));
-		if (slots == NULL)
-			return NULL;
-		for (size_t i = 0; i < f->nseries; i++)
-			slot_insert(slots, n, f->series[i].hash, i + 1);
-		free(f->slots);
-		f->slots = slots;
-		f->nslots = n;
-	}
-	if (f->nseries == f->capseries) {
-		size_t n = f->capseries ? f->capseries * 2 : 8;
-		struct series *p = realloc(f->series, n * sizeof(*p));
-		if (p == NULL)
-			return NULL;
-		f->series = p;
-		f->capseries = n;
-	}
-	struct series nse = {.hash = h, .value = 0};
+	se = calloc(1, sizeof(*se));
+	if (se == NULL)
+		return NULL;
 	for (int i = 0; i < f->nlabels; i++) {
-		nse.lv[i] = strdup(lv[i]);
-		if (nse.lv[i] == NULL) {
-			free(nse.lv[0]);
+		se->lv[i] = strdup(lv[i]);
+		if (se->lv[i] == NULL) {
+			series_free(se);
 			return NULL;
 		}
 	}
-	f->series[f->nseries] = nse;
+	if (sv_htable_insert(&f->index, &se->node, h) != 0) {
+		series_free(se);
+		return NULL;
+	}
+	STAILQ_INSERT_TAIL(&f->series, se, link);
 	f->nseries++;
-	slot_insert(f->slots, f->nslots, h, f->nseries);
-	return &f->series[f->nseries - 1];
+	return se;
 }
 
 int sv_metric_add(struct sv_metric *f, double v, const char *lv1, const char *lv2)
@@ -317,9 +310,13 @@ static int render_series(const struct sv_metric *f, const struct series *se, str
 
 int sv_metrics_render(const struct sv_metrics *m, struct sv_buf *out)
 {
+	const struct sv_metric *f;
+	const struct series *se;
+
 	if (m == NULL || out == NULL)
 		return -EINVAL;
-	for (const struct sv_metric *f = m->first; f != NULL; f = f->next) {
+	STAILQ_FOREACH(f, &m->families, link)
+	{
 		if (sv_buf_printf(out, "# HELP %s ", f->name) != 0 ||
 		    put_escaped(out, f->help, false) != 0 ||
 		    sv_buf_printf(out, "\n# TYPE %s %s\n", f->name,
@@ -330,9 +327,11 @@ int sv_metrics_render(const struct sv_metrics *m, struct sv_buf *out)
 			if (render_series(f, &zero, out) != 0)
 				return -ENOMEM;
 		}
-		for (size_t i = 0; i < f->nseries; i++)
-			if (render_series(f, &f->series[i], out) != 0)
+		STAILQ_FOREACH(se, &f->series, link)
+		{
+			if (render_series(f, se, out) != 0)
 				return -ENOMEM;
+		}
 	}
 	return 0;
 }

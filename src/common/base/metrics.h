@@ -38,6 +38,10 @@ struct sv_metric *sv_metrics_counter(struct sv_metrics *m, const char *name, con
 struct sv_metric *sv_metrics_gauge(struct sv_metrics *m, const char *name, const char *help,
                                    const char *label1, const char *label2);
 
+/* The family declared under name, or NULL (also for a NULL m or name). The
+ * pointer lives as long as m. */
+struct sv_metric *sv_metrics_find(const struct sv_metrics *m, const char *name);
+
 /* Adds to (counter, gauge) or sets the series for the label values (as many
  * as the family has labels; extra ones ignored, NULL reads as ""). Values
  * are copied. Returns 0, -ENOMEM, or -EINVAL for a NULL family, a negative

@@ -35,6 +35,21 @@ int sv_wire_header_parse(const uint8_t hdr[SV_WIRE_HDR_LEN], struct sv_wire_fram
 	return 0;
 }
 
+void sv_wire_header_encode(const struct sv_wire_frame *f, uint8_t hdr[SV_WIRE_HDR_LEN])
+{
+	hdr[0] = SV_WIRE_MAGIC0;
+	hdr[1] = SV_WIRE_MAGIC1;
+	hdr[2] = SV_WIRE_VERSION;
+	hdr[3] = f->type;
+	sv_put_be32(hdr + 4, f->len);
+	sv_put_be32(hdr + 8, f->seq);
+}
+
+void sv_wire_header_set_seq(uint8_t *frame, uint32_t seq)
+{
+	sv_put_be32(frame + 8, seq);
+}
+
 int sv_wire_frame_parse(const uint8_t *p, size_t len, struct sv_wire_frame *f, size_t *used)
 {
 	int rc;
@@ -106,13 +121,9 @@ static int frame_open(struct sv_buf *out, uint8_t type, uint32_t seq, size_t ple
 		return SV_E_TOOBIG;
 	if ((rc = sv_buf_reserve(out, SV_WIRE_HDR_LEN + plen)) != 0)
 		return rc;
+	struct sv_wire_frame f = {.type = type, .len = (uint32_t)plen, .seq = seq};
 	uint8_t *p = out->data + out->len;
-	p[0] = SV_WIRE_MAGIC0;
-	p[1] = SV_WIRE_MAGIC1;
-	p[2] = SV_WIRE_VERSION;
-	p[3] = type;
-	sv_put_be32(p + 4, (uint32_t)plen);
-	sv_put_be32(p + 8, seq);
+	sv_wire_header_encode(&f, p);
 	*w = p + SV_WIRE_HDR_LEN;
 	return 0;
 }

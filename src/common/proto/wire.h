@@ -182,6 +182,17 @@ struct sv_wire_stats {
  * f->payload is set to NULL. */
 int sv_wire_header_parse(const uint8_t hdr[SV_WIRE_HDR_LEN], struct sv_wire_frame *f);
 
+/* Writes the 12-byte header of f: the magic, version SV_WIRE_VERSION (the one
+ * this module speaks, whatever f->version holds), f->type, f->len and
+ * f->seq. f->payload is not read. The one way to build a header outside the
+ * encoders below, e.g. to journal or resend a received frame's header. */
+void sv_wire_header_encode(const struct sv_wire_frame *f, uint8_t hdr[SV_WIRE_HDR_LEN]);
+
+/* Overwrites the sequence number in the header at frame[0..SV_WIRE_HDR_LEN)
+ * of an already encoded frame (e.g. one built with sequence 0 whose number
+ * is only known when it is sent). */
+void sv_wire_header_set_seq(uint8_t *frame, uint32_t seq);
+
 /* Parses one whole frame at the start of p[0..len). On success *used is the
  * frame's total size and f->payload points into p. Returns 0, SV_E_AGAIN
  * when p holds less than a whole frame, or the codes of sv_wire_header_parse
