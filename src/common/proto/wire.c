@@ -97,6 +97,17 @@ static size_t ip_size(const struct sv_wire_addr *a)
 	return a->family == 4 ? 4 : a->family == 6 ? 16 : 0;
 }
 
+void sv_wire_header_encode(uint8_t hdr[SV_WIRE_HDR_LEN], uint8_t type, uint32_t payload_len,
+                           uint32_t seq)
+{
+	hdr[0] = SV_WIRE_MAGIC0;
+	hdr[1] = SV_WIRE_MAGIC1;
+	hdr[2] = SV_WIRE_VERSION;
+	hdr[3] = type;
+	sv_put_be32(hdr + 4, payload_len);
+	sv_put_be32(hdr + 8, seq);
+}
+
 /* Reserves room for a frame with a plen-byte payload, writes its header and
  * points *w at the payload. Nothing is committed until frame_close(). */
 static int frame_open(struct sv_buf *out, uint8_t type, uint32_t seq, size_t plen, uint8_t **w)
@@ -107,12 +118,7 @@ static int frame_open(struct sv_buf *out, uint8_t type, uint32_t seq, size_t ple
 	if ((rc = sv_buf_reserve(out, SV_WIRE_HDR_LEN + plen)) != 0)
 		return rc;
 	uint8_t *p = out->data + out->len;
-	p[0] = SV_WIRE_MAGIC0;
-	p[1] = SV_WIRE_MAGIC1;
-	p[2] = SV_WIRE_VERSION;
-	p[3] = type;
-	sv_put_be32(p + 4, (uint32_t)plen);
-	sv_put_be32(p + 8, seq);
+	sv_wire_header_encode(p, type, (uint32_t)plen, seq);
 	*w = p + SV_WIRE_HDR_LEN;
 	return 0;
 }

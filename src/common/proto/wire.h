@@ -188,6 +188,12 @@ int sv_wire_header_parse(const uint8_t hdr[SV_WIRE_HDR_LEN], struct sv_wire_fram
  * (bad magic / version are reported even from fewer than 12 bytes). */
 int sv_wire_frame_parse(const uint8_t *p, size_t len, struct sv_wire_frame *f, size_t *used);
 
+/* Writes a 12-byte header (magic, version 1, type, payload length, sequence)
+ * to hdr. For a frame whose payload is sent from elsewhere, e.g. a stored
+ * frame re-sent with a new sequence. Never fails. */
+void sv_wire_header_encode(uint8_t hdr[SV_WIRE_HDR_LEN], uint8_t type, uint32_t payload_len,
+                           uint32_t seq);
+
 /* Short name of a frame type ("DATA_SIP"), "UNKNOWN" for others; static. */
 const char *sv_wire_type_name(uint8_t type);
 
