@@ -1,5 +1,7 @@
 /*
- * sipvault-agent - entry point: flags and configuration.
+ * sipvault-agent - entry point: flags and configuration, then one run: the
+ * agent (struct agent, which owns the counters and the clock) is built part
+ * by part, the event loop runs, and one cleanup path takes it all down.
  *
  * Exit status: 0 success, 2 usage or configuration error (one line on
  * stderr naming file, line and key), 1 runtime failure.
