@@ -111,7 +111,10 @@ static void on_read_batch(evutil_socket_t fd, short what, void *arg)
 	/* a connected server that is behind: let it catch up before the ring fills */
 	if (ag_shipper_state(a->ship) == AG_SHIP_READY && ag_shipper_backlogged(a->ship)) {
 		struct timeval tv = {0, 20000};
-		event_add(a->ev_read, &tv);
+		if (event_add(a->ev_read, &tv) != 0) {
+			log_errx("%s: cannot schedule the next read", a->read_file);
+			finish(a, 1);
+		}
 		return;
 	}
 	int rc = ag_capture_read_some(a->cap, 2000, err, sizeof(err));
@@ -244,6 +247,8 @@ static int run(const struct sv_agent_conf *conf, const char *read_file)
 {
 	struct agent a;
 	struct sv_diskring *ring = NULL;
+	struct sv_diskring_opts ro = {.path = conf->buffer_path,
+	                              .max_size = (uint64_t)conf->buffer_max_size};
 	struct sv_diskring_stats rs;
 	struct ag_ship_io io;
 	char err[1024] = "";
@@ -272,8 +277,6 @@ static int run(const struct sv_agent_conf *conf, const char *read_file)
 		goto out;
 	}
 	mkdir_parent(conf->buffer_path); /* a failure shows in the open below */
-	struct sv_diskring_opts ro = {.path = conf->buffer_path,
-	                              .max_size = (uint64_t)conf->buffer_max_size};
 	if ((rc = sv_diskring_open(&ro, &ring, err, sizeof(err))) != 0) {
 		fprintf(stderr, "sipvault-agent: [buffer] path: %s\n",
 		        err[0] ? err : sv_strerror(rc));
