@@ -139,7 +139,6 @@ static int tp_connect(void *arg, char *why, size_t whylen)
 			snprintf(why, whylen, "SSL_new failed");
 			return -ENOMEM;
 		}
-		/* the bufferevent owns ssl, also when it fails (it frees it) */
 		t->bev = bufferevent_openssl_socket_new(
 		    t->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	} else {
