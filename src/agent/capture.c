@@ -32,9 +32,10 @@
 #define SNAPLEN          262144
 #define AGENT_PCAP_BUFSZ (32 << 20)
 
-struct capture {
+struct ag_capture {
 	const struct sv_agent_conf *conf;
-	capture_emit_fn emit;
+	struct ag_counters *ctr; /* borrowed from the agent */
+	ag_capture_emit_fn emit;
 	void *arg;
 	struct sv_tracker *trk;
 	struct sv_dedup *dedup;
@@ -52,7 +53,7 @@ struct capture {
 	bool eof;
 };
 
-static bool is_sip_port(const struct capture *c, uint16_t port)
+static bool is_sip_port(const struct ag_capture *c, uint16_t port)
 {
 	for (size_t i = 0; i < c->conf->sip_ports.n; i++)
 		if (c->conf->sip_ports.port[i] == port)
@@ -60,7 +61,7 @@ static bool is_sip_port(const struct capture *c, uint16_t port)
 	return false;
 }
 
-static bool is_rtp_port(const struct capture *c, uint16_t port)
+static bool is_rtp_port(const struct ag_capture *c, uint16_t port)
 {
 	return port >= c->conf->rtp_port_min && port <= c->conf->rtp_port_max;
 }
@@ -73,19 +74,19 @@ static void set_addr(struct sv_wire_addr *a, int family, const uint8_t *ip, uint
 	a->port = port;
 }
 
-static void emit_buf(struct capture *c, int rc, uint64_t *ctr)
+static void emit_buf(struct ag_capture *c, int rc, uint64_t *count)
 {
 	if (rc != 0) {
-		agent_ctr.encode_errors++;
+		c->ctr->encode_errors++;
 		log_warnx("cannot encode a frame: %s", sv_strerror(rc));
 		return;
 	}
-	(*ctr)++;
+	(*count)++;
 	c->emit(c->arg, c->fbuf.data, c->fbuf.len);
 }
 
 /* One SIP message (UDP payload or framed from TCP). */
-static void handle_sip(struct capture *c, uint64_t ts, int family, const uint8_t *src,
+static void handle_sip(struct ag_capture *c, uint64_t ts, int family, const uint8_t *src,
                        const uint8_t *dst, uint16_t sport, uint16_t dport, const uint8_t *msg,
                        size_t len)
 {
@@ -112,16 +113,16 @@ static void handle_sip(struct capture *c, uint64_t ts, int family, const uint8_t
 	m.sip.p = msg;
 	m.sip.len = len;
 	sv_buf_reset(&c->fbuf);
-	emit_buf(c, sv_wire_encode_sip(&c->fbuf, 0, &m), &agent_ctr.sip_frames);
+	emit_buf(c, sv_wire_encode_sip(&c->fbuf, 0, &m), &c->ctr->sip_frames);
 }
 
 static void on_tcp_msg(void *arg, const struct sv_tcpreasm_msg *m)
 {
-	struct capture *c = arg;
+	struct ag_capture *c = arg;
 	handle_sip(c, m->ts_ns, m->family, m->src, m->dst, m->sport, m->dport, m->data, m->len);
 }
 
-static void handle_media(struct capture *c, uint64_t ts, const struct sv_packet *p)
+static void handle_media(struct ag_capture *c, uint64_t ts, const struct sv_packet *p)
 {
 	struct sv_tracker_flow fl;
 	struct sv_tracker_media_res res;
@@ -141,10 +142,10 @@ static void handle_media(struct capture *c, uint64_t ts, const struct sv_packet 
 	m.rtcp.p = p->payload;
 	m.rtcp.len = p->payload_len;
 	sv_buf_reset(&c->fbuf);
-	emit_buf(c, sv_wire_encode_rtcp(&c->fbuf, 0, &m), &agent_ctr.rtcp_frames);
+	emit_buf(c, sv_wire_encode_rtcp(&c->fbuf, 0, &m), &c->ctr->rtcp_frames);
 }
 
-static void handle_l4(struct capture *c, uint64_t ts, const struct sv_packet *p)
+static void handle_l4(struct ag_capture *c, uint64_t ts, const struct sv_packet *p)
 {
 	if (p->proto == SV_PACKET_PROTO_UDP) {
 		if (is_sip_port(c, p->sport) || is_sip_port(c, p->dport)) {
@@ -158,19 +159,19 @@ static void handle_l4(struct capture *c, uint64_t ts, const struct sv_packet *p)
 		if (is_sip_port(c, p->sport) || is_sip_port(c, p->dport))
 			sv_tcpreasm_add(c->tcp, p, ts);
 	} else {
-		agent_ctr.not_udp_tcp++;
+		c->ctr->not_udp_tcp++;
 	}
 }
 
-static void handle_packet(struct capture *c, uint64_t ts, const struct sv_packet *p)
+static void handle_packet(struct ag_capture *c, uint64_t ts, const struct sv_packet *p)
 {
-	agent_ctr.packets++;
+	c->ctr->packets++;
 	if (p->decode_rc != 0) {
-		agent_ctr.decode_errors++;
+		c->ctr->decode_errors++;
 		return;
 	}
 	if (sv_dedup_check(c->dedup, p, ts) == 1) {
-		agent_ctr.duplicates++;
+		c->ctr->duplicates++;
 		return;
 	}
 	if (p->flags & SV_PACKET_F_FRAG) {
@@ -180,7 +181,7 @@ static void handle_packet(struct capture *c, uint64_t ts, const struct sv_packet
 			return;
 		struct sv_packet whole = *p;
 		if (sv_packet_decode_l4(&whole, p->proto, data, len) != 0) {
-			agent_ctr.decode_errors++;
+			c->ctr->decode_errors++;
 			return;
 		}
 		whole.flags &= ~(unsigned)SV_PACKET_F_FRAG;
@@ -190,7 +191,7 @@ static void handle_packet(struct capture *c, uint64_t ts, const struct sv_packet
 	handle_l4(c, ts, p);
 }
 
-static void poll_tracker(struct capture *c, uint64_t now)
+static void poll_tracker(struct ag_capture *c, uint64_t now)
 {
 	struct sv_tracker_event ev;
 	while (sv_tracker_poll(c->trk, now, &ev) == 1) {
@@ -203,30 +204,32 @@ static void poll_tracker(struct capture *c, uint64_t now)
 		m.json.p = ev.json;
 		m.json.len = ev.json_len;
 		sv_buf_reset(&c->fbuf);
-		emit_buf(c, sv_wire_encode_quality(&c->fbuf, 0, &m), &agent_ctr.quality_frames);
+		emit_buf(c, sv_wire_encode_quality(&c->fbuf, 0, &m), &c->ctr->quality_frames);
 	}
 }
 
-int capture_new(const struct sv_agent_conf *conf, capture_emit_fn emit, void *arg,
-                struct capture **out)
+int ag_capture_new(const struct sv_agent_conf *conf, struct ag_counters *ctr,
+                   ag_capture_emit_fn emit, void *arg, struct ag_capture **out)
 {
-	struct capture *c = calloc(1, sizeof(*c));
+	struct ag_capture *c = calloc(1, sizeof(*c));
+	*out = NULL;
 	if (!c)
 		return -ENOMEM;
 	c->conf = conf;
+	c->ctr = ctr;
 	c->emit = emit;
 	c->arg = arg;
 	sv_buf_init(&c->fbuf);
 	if (sv_tracker_new(NULL, &c->trk) != 0 || !(c->dedup = sv_dedup_new(NULL)) ||
 	    !(c->frag = sv_ipfrag_new(NULL)) || !(c->tcp = sv_tcpreasm_new(NULL, on_tcp_msg, c))) {
-		capture_free(c);
+		ag_capture_free(c);
 		return -ENOMEM;
 	}
 	*out = c;
 	return 0;
 }
 
-void capture_stop(struct capture *c)
+void ag_capture_stop(struct ag_capture *c)
 {
 	if (c->ev) {
 		event_free(c->ev);
@@ -238,11 +241,11 @@ void capture_stop(struct capture *c)
 	}
 }
 
-void capture_free(struct capture *c)
+void ag_capture_free(struct ag_capture *c)
 {
 	if (!c)
 		return;
-	capture_stop(c);
+	ag_capture_stop(c);
 	sv_packet_reader_close(c->reader);
 	sv_tracker_free(c->trk);
 	sv_dedup_free(c->dedup);
@@ -252,7 +255,7 @@ void capture_free(struct capture *c)
 	free(c);
 }
 
-void capture_filter(const struct sv_agent_conf *conf, char *out, size_t len)
+void ag_capture_filter(const struct sv_agent_conf *conf, char *out, size_t len)
 {
 	struct sv_buf b;
 	sv_buf_init(&b);
@@ -270,7 +273,7 @@ void capture_filter(const struct sv_agent_conf *conf, char *out, size_t len)
 
 static void on_pcap_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
-	struct capture *c = (struct capture *)user;
+	struct ag_capture *c = (struct ag_capture *)user;
 	struct sv_packet p;
 	uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000u + (uint64_t)h->ts.tv_usec;
 	p.decode_rc = sv_packet_decode(c->linktype, bytes, h->caplen, &p);
@@ -280,7 +283,7 @@ static void on_pcap_packet(u_char *user, const struct pcap_pkthdr *h, const u_ch
 
 static void on_pcap_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct capture *c = arg;
+	struct ag_capture *c = arg;
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < 64 && c->pcap; i++) {
@@ -293,7 +296,7 @@ static void on_pcap_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int capture_open_live(struct capture *c, struct event_base *base, char *err, size_t errlen)
+int ag_capture_open_live(struct ag_capture *c, struct event_base *base, char *err, size_t errlen)
 {
 	char ebuf[PCAP_ERRBUF_SIZE] = "", filter[2048];
 	struct bpf_program prog;
@@ -321,41 +324,41 @@ int capture_open_live(struct capture *c, struct event_base *base, char *err, siz
 	int rc = pcap_activate(c->pcap);
 	if (rc < 0) {
 		snprintf(err, errlen, "pcap on %s: %s", c->iface, pcap_geterr(c->pcap));
-		capture_stop(c);
+		ag_capture_stop(c);
 		return -EIO;
 	}
 	c->linktype = pcap_datalink(c->pcap);
-	capture_filter(c->conf, filter, sizeof(filter));
+	ag_capture_filter(c->conf, filter, sizeof(filter));
 	if (pcap_compile(c->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0 ||
 	    pcap_setfilter(c->pcap, &prog) != 0) {
 		snprintf(err, errlen, "pcap filter \"%s\" on %s: %s", filter, c->iface,
 		         pcap_geterr(c->pcap));
-		capture_stop(c);
+		ag_capture_stop(c);
 		return -EINVAL;
 	}
 	pcap_freecode(&prog);
 	if (pcap_setnonblock(c->pcap, 1, ebuf) != 0) {
 		snprintf(err, errlen, "pcap on %s: %s", c->iface, ebuf);
-		capture_stop(c);
+		ag_capture_stop(c);
 		return -EIO;
 	}
 	int fd = pcap_get_selectable_fd(c->pcap);
 	if (fd < 0) {
 		snprintf(err, errlen, "pcap on %s: no selectable descriptor", c->iface);
-		capture_stop(c);
+		ag_capture_stop(c);
 		return -EIO;
 	}
 	c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_pcap_readable, c);
 	if (!c->ev || event_add(c->ev, NULL) != 0) {
 		snprintf(err, errlen, "pcap on %s: cannot watch its descriptor", c->iface);
-		capture_stop(c);
+		ag_capture_stop(c);
 		return -ENOMEM;
 	}
 	log_info("capturing on %s (link type %d), filter: %s", c->iface, c->linktype, filter);
 	return 0;
 }
 
-int capture_open_file(struct capture *c, const char *path, char *err, size_t errlen)
+int ag_capture_open_file(struct ag_capture *c, const char *path, char *err, size_t errlen)
 {
 	return sv_packet_reader_open(path, &c->reader, err, errlen);
 }
@@ -367,7 +370,7 @@ int capture_open_file(struct capture *c, const char *path, char *err, size_t err
  * calls whose grace ended earlier in the capture are not matched (counted as
  * unmatched).
  */
-static void slice_log_file(struct capture *c)
+static void slice_log_file(struct ag_capture *c)
 {
 	FILE *f = fopen(c->conf->log_file, "r");
 	if (f == NULL) {
@@ -381,13 +384,13 @@ static void slice_log_file(struct capture *c)
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			n--;
 		if (n > 0)
-			capture_log_line(c, c->last_ts, line, (size_t)n);
+			ag_capture_log_line(c, c->last_ts, line, (size_t)n);
 	}
 	free(line);
 	fclose(f);
 }
 
-int capture_read_some(struct capture *c, unsigned max, char *err, size_t errlen)
+int ag_capture_read_some(struct ag_capture *c, unsigned max, char *err, size_t errlen)
 {
 	if (c->eof)
 		return 0;
@@ -418,19 +421,19 @@ int capture_read_some(struct capture *c, unsigned max, char *err, size_t errlen)
 	return 1;
 }
 
-void capture_tick(struct capture *c, uint64_t now_ns)
+void ag_capture_tick(struct ag_capture *c, uint64_t now_ns)
 {
 	if (c->pcap) {
 		/* TPACKET_V3 may hold a partly filled block: read it now */
 		on_pcap_readable(-1, 0, c);
 		struct pcap_stat st;
 		if (pcap_stats(c->pcap, &st) == 0) {
-			if (st.ps_drop > agent_ctr.pcap_drops)
+			if (st.ps_drop > c->ctr->pcap_drops)
 				log_warnx("capture on %s: %" PRIu64
 				          " packets dropped by the kernel",
-				          c->iface, (uint64_t)st.ps_drop - agent_ctr.pcap_drops);
-			agent_ctr.pcap_drops = st.ps_drop;
-			agent_ctr.pcap_ifdrops = st.ps_ifdrop;
+				          c->iface, (uint64_t)st.ps_drop - c->ctr->pcap_drops);
+			c->ctr->pcap_drops = st.ps_drop;
+			c->ctr->pcap_ifdrops = st.ps_ifdrop;
 		}
 	}
 	if (c->reader)
@@ -440,12 +443,12 @@ void capture_tick(struct capture *c, uint64_t now_ns)
 	poll_tracker(c, now_ns);
 }
 
-void capture_log_line(struct capture *c, uint64_t now_ns, const char *line, size_t len)
+void ag_capture_log_line(struct ag_capture *c, uint64_t now_ns, const char *line, size_t len)
 {
 	struct sv_str cid;
-	agent_ctr.log_lines++;
+	c->ctr->log_lines++;
 	if (sv_tracker_log(c->trk, now_ns, line, len, &cid) != 1) {
-		agent_ctr.log_unmatched++;
+		c->ctr->log_unmatched++;
 		return;
 	}
 	struct sv_wire_log m;
@@ -455,10 +458,10 @@ void capture_log_line(struct capture *c, uint64_t now_ns, const char *line, size
 	m.line.p = (const uint8_t *)line;
 	m.line.len = len;
 	sv_buf_reset(&c->fbuf);
-	emit_buf(c, sv_wire_encode_log(&c->fbuf, 0, &m), &agent_ctr.log_frames);
+	emit_buf(c, sv_wire_encode_log(&c->fbuf, 0, &m), &c->ctr->log_frames);
 }
 
-void capture_tracker_stats(const struct capture *c, struct sv_tracker_stats *out)
+void ag_capture_tracker_stats(const struct ag_capture *c, struct sv_tracker_stats *out)
 {
 	sv_tracker_stats(c->trk, out);
 }

@@ -52,9 +52,11 @@ struct tailfile {
 	bool skipping;      /* inside a line cut at MAX_LINE */
 };
 
-struct logtail {
+struct ag_logtail {
 	char *path;
-	logtail_line_fn fn;
+	const struct ag_clock *clock; /* borrowed from the agent */
+	struct ag_counters *ctr;      /* borrowed from the agent */
+	ag_logtail_line_fn fn;
 	void *arg;
 	struct event *ev;
 	struct tailfile cur;
@@ -63,13 +65,6 @@ struct logtail {
 	bool started;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void tf_init(struct tailfile *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -77,7 +72,7 @@ static void tf_init(struct tailfile *f)
 	sv_buf_init(&f->line);
 }
 
-static void emit_line(struct logtail *t, struct tailfile *f)
+static void emit_line(struct ag_logtail *t, struct tailfile *f)
 {
 	size_t n = f->line.len;
 	const char *p = (const char *)f->line.data;
@@ -88,7 +83,7 @@ static void emit_line(struct logtail *t, struct tailfile *f)
 	sv_buf_reset(&f->line);
 }
 
-static void tf_close(struct logtail *t, struct tailfile *f)
+static void tf_close(struct ag_logtail *t, struct tailfile *f)
 {
 	if (f->line.len > 0 && !f->skipping)
 		emit_line(t, f); /* a last line without its newline */
@@ -111,7 +106,7 @@ static void remember(struct tailfile *f, const uint8_t *p, size_t n)
 	f->fplen = keep + n;
 }
 
-static void consume(struct logtail *t, struct tailfile *f, const uint8_t *p, size_t n)
+static void consume(struct ag_logtail *t, struct tailfile *f, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		const uint8_t *nl = memchr(p + i, '\n', n - i);
@@ -122,7 +117,7 @@ static void consume(struct logtail *t, struct tailfile *f, const uint8_t *p, siz
 				take = MAX_LINE - f->line.len;
 				sv_buf_append(&f->line, p + i, take);
 				emit_line(t, f);
-				agent_ctr.log_truncated++;
+				t->ctr->log_truncated++;
 				f->skipping = true;
 			} else {
 				sv_buf_append(&f->line, p + i, take);
@@ -138,7 +133,7 @@ static void consume(struct logtail *t, struct tailfile *f, const uint8_t *p, siz
 }
 
 /* Reads fd from off to its end (or up to limit when limit >= 0). */
-static void read_from(struct logtail *t, struct tailfile *f, int fd, off_t limit)
+static void read_from(struct ag_logtail *t, struct tailfile *f, int fd, off_t limit)
 {
 	uint8_t buf[65536];
 	for (;;) {
@@ -198,7 +193,7 @@ static bool truncated(const struct tailfile *f, off_t size)
 }
 
 /* copytruncate: find the copy and read what it holds past our position. */
-static bool read_copy(struct logtail *t)
+static bool read_copy(struct ag_logtail *t)
 {
 	char *d1 = strdup(t->path), *d2 = strdup(t->path);
 	bool found = false;
@@ -210,7 +205,7 @@ static bool read_copy(struct logtail *t)
 	if (!dp)
 		goto out;
 	struct dirent *de;
-	time_t now = time(NULL);
+	time_t now = (time_t)(t->clock->wall_ns() / 1000000000u);
 	while (!found && (de = readdir(dp)) != NULL) {
 		if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0')
 			continue;
@@ -241,12 +236,12 @@ out:
 	return found;
 }
 
-void logtail_poll(struct logtail *t)
+void ag_logtail_poll(struct ag_logtail *t)
 {
 	struct stat st;
 	if (t->old.fd >= 0) {
 		read_from(t, &t->old, t->old.fd, -1);
-		if (mono_ms() >= t->old_until)
+		if (t->clock->mono_ms() >= t->old_until)
 			tf_close(t, &t->old);
 	}
 	if (t->cur.fd < 0) {
@@ -261,9 +256,9 @@ void logtail_poll(struct logtail *t)
 		if (t->old.fd >= 0)
 			tf_close(t, &t->old);
 		t->old = t->cur;
-		t->old_until = mono_ms() + OLD_DRAIN_MS;
+		t->old_until = t->clock->mono_ms() + OLD_DRAIN_MS;
 		tf_init(&t->cur);
-		agent_ctr.log_rotations++;
+		t->ctr->log_rotations++;
 		log_info("log %s was rotated (new file): following the new one", t->path);
 		if (tf_open(&t->cur, t->path, false) != 0)
 			return;
@@ -272,7 +267,7 @@ void logtail_poll(struct logtail *t)
 	if (fstat(t->cur.fd, &fst) != 0)
 		return;
 	if (truncated(&t->cur, fst.st_size)) {
-		agent_ctr.log_truncations++;
+		t->ctr->log_truncations++;
 		if (!read_copy(t))
 			log_warnx(
 			    "log %s was truncated and no copy holding the lines after position "
@@ -292,23 +287,27 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	logtail_poll(arg);
+	ag_logtail_poll(arg);
 }
 
-int logtail_new(struct event_base *base, const char *path, logtail_line_fn fn, void *arg,
-                struct logtail **out)
+int ag_logtail_new(struct event_base *base, const char *path, const struct ag_clock *clock,
+                   struct ag_counters *ctr, ag_logtail_line_fn fn, void *arg,
+                   struct ag_logtail **out)
 {
-	struct logtail *t = calloc(1, sizeof(*t));
+	struct ag_logtail *t = calloc(1, sizeof(*t));
+	*out = NULL;
 	if (!t)
 		return -ENOMEM;
 	t->path = strdup(path);
+	t->clock = clock;
+	t->ctr = ctr;
 	t->fn = fn;
 	t->arg = arg;
 	tf_init(&t->cur);
 	tf_init(&t->old);
 	t->ev = event_new(base, -1, EV_PERSIST, on_poll, t);
 	if (!t->path || !t->ev) {
-		logtail_free(t);
+		ag_logtail_free(t);
 		return -ENOMEM;
 	}
 	if (tf_open(&t->cur, path, true) == 0)
@@ -316,19 +315,22 @@ int logtail_new(struct event_base *base, const char *path, logtail_line_fn fn, v
 	else
 		t->started = true; /* appears later: read it from its start */
 	struct timeval tv = {0, POLL_MS * 1000};
-	event_add(t->ev, &tv);
+	if (event_add(t->ev, &tv) != 0) {
+		ag_logtail_free(t);
+		return -EIO;
+	}
 	*out = t;
 	return 0;
 }
 
-void logtail_free(struct logtail *t)
+void ag_logtail_free(struct ag_logtail *t)
 {
 	if (!t)
 		return;
 	if (t->ev)
 		event_free(t->ev);
 	if (t->cur.fd >= 0)
-		logtail_poll(t);
+		ag_logtail_poll(t);
 	tf_close(t, &t->old);
 	tf_close(t, &t->cur);
 	free(t->path);

@@ -1,5 +1,7 @@
 /*
- * sipvault-agent - entry point: flags and configuration.
+ * sipvault-agent - entry point: flags and configuration, then one run: the
+ * agent (struct agent, which owns the counters and the clock) is built part
+ * by part, the event loop runs, and one cleanup path takes it all down.
  *
  * Exit status: 0 success, 2 usage or configuration error (one line on
  * stderr naming file, line and key), 1 runtime failure.
@@ -19,27 +21,32 @@
 #include <sys/stat.h>
 #include <time.h>
 
-struct agent_counters agent_ctr;
-
-uint64_t agent_now_ns(void)
+/* The system clock; tests of the parts inject their own. */
+static uint64_t system_wall_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int64_t agent_now_ms(void)
+static uint64_t system_mono_ms(void)
 {
-	return (int64_t)(agent_now_ns() / 1000000u);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* One agent: everything the run owns, counters and clock included. */
 struct agent {
 	const struct sv_agent_conf *conf;
-	struct event_base *base;
-	struct shipper *ship;
-	struct capture *cap;
-	struct logtail *tail;
 	const char *read_file;
+	struct ag_clock clock;
+	struct ag_counters ctr;
+	struct event_base *base;
+	struct ag_transport *tp;
+	struct ag_shipper *ship;
+	struct ag_capture *cap;
+	struct ag_logtail *tail;
 	struct event *ev_read;  /* --read: the next batch */
 	struct event *ev_tick;  /* 200 ms: capture/tracker timers, --read completion */
 	struct event *ev_stats; /* 60 s: counters at info */
@@ -50,9 +57,9 @@ struct agent {
 
 static void log_counters(struct agent *a, const char *when)
 {
-	const struct agent_counters *c = &agent_ctr;
+	const struct ag_counters *c = &a->ctr;
 	struct sv_tracker_stats ts;
-	capture_tracker_stats(a->cap, &ts);
+	ag_capture_tracker_stats(a->cap, &ts);
 	uint64_t dropped_sip = 0;
 	for (int i = 1; i < SV_TRACKER_NDROP; i++)
 		dropped_sip += ts.sip_dropped[i];
@@ -71,7 +78,7 @@ static void log_counters(struct agent *a, const char *when)
 	         ts.sip_dropped[SV_TRACKER_DROP_OUT_OF_DIALOG],
 	         ts.sip_dropped[SV_TRACKER_DROP_NO_DIALOG], ts.sip_dropped[SV_TRACKER_DROP_PARSE],
 	         c->rtcp_frames, ts.rtcp_unmatched, c->log_lines, c->log_frames, c->log_unmatched,
-	         c->log_truncated, c->quality_frames, shipper_pending(a->ship), c->frames_sent,
+	         c->log_truncated, c->quality_frames, ag_shipper_pending(a->ship), c->frames_sent,
 	         c->frames_acked, c->ring_drops, c->ring_errors, c->encode_errors, c->connects,
 	         c->connect_failures, c->handshake_timeouts, c->rx_timeouts);
 }
@@ -79,13 +86,13 @@ static void log_counters(struct agent *a, const char *when)
 static void emit_frame(void *arg, const uint8_t *frame, size_t len)
 {
 	struct agent *a = arg;
-	shipper_submit(a->ship, frame, len);
+	ag_shipper_submit(a->ship, frame, len);
 }
 
 static void on_log_line(void *arg, const char *line, size_t len)
 {
 	struct agent *a = arg;
-	capture_log_line(a->cap, agent_now_ns(), line, len);
+	ag_capture_log_line(a->cap, a->clock.wall_ns(), line, len);
 }
 
 static void finish(struct agent *a, int code)
@@ -101,24 +108,27 @@ static void on_read_batch(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* a connected server that is behind: let it catch up before the ring fills */
-	if (shipper_state(a->ship) == SHIP_READY && shipper_backlogged(a->ship)) {
+	if (ag_shipper_state(a->ship) == AG_SHIP_READY && ag_shipper_backlogged(a->ship)) {
 		struct timeval tv = {0, 20000};
-		event_add(a->ev_read, &tv);
+		if (event_add(a->ev_read, &tv) != 0) {
+			log_errx("%s: cannot schedule the next read", a->read_file);
+			finish(a, 1);
+		}
 		return;
 	}
-	int rc = capture_read_some(a->cap, 2000, err, sizeof(err));
+	int rc = ag_capture_read_some(a->cap, 2000, err, sizeof(err));
 	if (rc < 0) {
 		log_errx("%s: %s", a->read_file, err);
-		shipper_sync(a->ship);
+		ag_shipper_sync(a->ship);
 		finish(a, 1);
 		return;
 	}
 	if (rc == 0) {
 		a->read_done = true;
-		shipper_sync(a->ship);
+		ag_shipper_sync(a->ship);
 		log_info("%s: read to the end (%" PRIu64 " packets); waiting for the server to "
 		         "acknowledge %" PRIu64 " frames",
-		         a->read_file, agent_ctr.packets, shipper_pending(a->ship));
+		         a->read_file, a->ctr.packets, ag_shipper_pending(a->ship));
 		return;
 	}
 	event_active(a->ev_read, EV_TIMEOUT, 0);
@@ -130,28 +140,28 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!a->read_file) {
-		capture_tick(a->cap, agent_now_ns());
+		ag_capture_tick(a->cap, a->clock.wall_ns());
 		return;
 	}
 	if (!a->read_done)
 		return;
-	shipper_sync(a->ship);
-	if (shipper_drained(a->ship)) {
+	ag_shipper_sync(a->ship);
+	if (ag_shipper_drained(a->ship)) {
 		fprintf(stderr,
 		        "sipvault-agent: %s: %s every frame "
 		        "(%" PRIu64 " SIP, %" PRIu64 " RTCP, %" PRIu64 " quality)\n",
 		        a->read_file,
-		        shipper_acks(a->ship) ? "the server acknowledged"
-		                              : "the server does not acknowledge frames; sent",
-		        agent_ctr.sip_frames, agent_ctr.rtcp_frames, agent_ctr.quality_frames);
+		        ag_shipper_acks(a->ship) ? "the server acknowledged"
+		                                 : "the server does not acknowledge frames; sent",
+		        a->ctr.sip_frames, a->ctr.rtcp_frames, a->ctr.quality_frames);
 		finish(a, 0);
-	} else if (shipper_state(a->ship) == SHIP_IDLE && shipper_failures(a->ship) > 0) {
+	} else if (ag_shipper_state(a->ship) == AG_SHIP_IDLE && ag_shipper_failures(a->ship) > 0) {
 		fprintf(stderr,
 		        "sipvault-agent: %s: server %s:%u unreachable; %" PRIu64
 		        " frames are kept in the disk buffer %s and are sent when the agent "
 		        "runs next\n",
 		        a->read_file, a->conf->server.host, a->conf->server.port,
-		        shipper_pending(a->ship), a->conf->buffer_path);
+		        ag_shipper_pending(a->ship), a->conf->buffer_path);
 		finish(a, 0);
 	}
 }
@@ -191,106 +201,147 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
+/* Arms ev (a timer when tv is set). Returns 0 or -1 with the failure printed. */
+static int add_event(struct event *ev, const struct timeval *tv, const char *what)
+{
+	if (event_add(ev, tv) == 0)
+		return 0;
+	fprintf(stderr, "sipvault-agent: cannot start the %s\n", what);
+	return -1;
+}
+
+/* Creates the loop's own events and arms them. 0 or -1 (printed). */
+static int start_events(struct agent *a)
+{
+	struct timeval tick = {0, a->read_file ? 50000 : 200000}, minute = {60, 0};
+
+	if ((a->ev_tick = event_new(a->base, -1, EV_PERSIST, on_tick, a)) == NULL ||
+	    (a->ev_stats = event_new(a->base, -1, EV_PERSIST, on_stats, a)) == NULL ||
+	    (a->ev_sigterm = evsignal_new(a->base, SIGTERM, on_signal, a)) == NULL ||
+	    (a->ev_sigint = evsignal_new(a->base, SIGINT, on_signal, a)) == NULL ||
+	    (a->read_file && (a->ev_read = event_new(a->base, -1, 0, on_read_batch, a)) == NULL)) {
+		fprintf(stderr, "sipvault-agent: cannot create the event loop's events: out of "
+		                "memory\n");
+		return -1;
+	}
+	if (add_event(a->ev_tick, &tick, "tick timer") != 0 ||
+	    add_event(a->ev_stats, &minute, "statistics timer") != 0 ||
+	    add_event(a->ev_sigterm, NULL, "SIGTERM handler") != 0 ||
+	    add_event(a->ev_sigint, NULL, "SIGINT handler") != 0)
+		return -1;
+	if (a->ev_read)
+		event_active(a->ev_read, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static void free_event(struct event **ev)
+{
+	if (*ev) {
+		event_free(*ev);
+		*ev = NULL;
+	}
+}
+
 static int run(const struct sv_agent_conf *conf, const char *read_file)
 {
 	struct agent a;
 	struct sv_diskring *ring = NULL;
+	struct sv_diskring_opts ro = {.path = conf->buffer_path,
+	                              .max_size = (uint64_t)conf->buffer_max_size};
+	struct sv_diskring_stats rs;
+	struct ag_ship_io io;
 	char err[1024] = "";
-	int rc;
+	int rc, code = 1;
 
 	memset(&a, 0, sizeof(a));
 	a.conf = conf;
 	a.read_file = read_file;
+	a.clock.wall_ns = system_wall_ns;
+	a.clock.mono_ms = system_mono_ms;
 	signal(SIGPIPE, SIG_IGN);
 	sv_log_route_libs();
-	a.base = event_base_new();
-	if (!a.base) {
+	if ((a.base = event_base_new()) == NULL) {
 		fprintf(stderr, "sipvault-agent: cannot create the event loop\n");
-		return 1;
+		goto out;
 	}
-	rc = capture_new(conf, emit_frame, &a, &a.cap);
-	if (rc == 0) {
-		rc = read_file ? capture_open_file(a.cap, read_file, err, sizeof(err))
-		               : capture_open_live(a.cap, a.base, err, sizeof(err));
-		if (rc != 0)
-			fprintf(stderr, "sipvault-agent: %s%s%s\n", read_file ? read_file : "",
-			        read_file ? ": " : "", err[0] ? err : sv_strerror(rc));
-	} else {
-		fprintf(stderr, "sipvault-agent: %s\n", sv_strerror(rc));
+	if ((rc = ag_capture_new(conf, &a.ctr, emit_frame, &a, &a.cap)) != 0) {
+		fprintf(stderr, "sipvault-agent: capture: %s\n", sv_strerror(rc));
+		goto out;
 	}
+	rc = read_file ? ag_capture_open_file(a.cap, read_file, err, sizeof(err))
+	               : ag_capture_open_live(a.cap, a.base, err, sizeof(err));
 	if (rc != 0) {
-		capture_free(a.cap);
-		event_base_free(a.base);
-		return 1;
+		fprintf(stderr, "sipvault-agent: %s%s%s\n", read_file ? read_file : "",
+		        read_file ? ": " : "", err[0] ? err : sv_strerror(rc));
+		goto out;
 	}
-	mkdir_parent(conf->buffer_path);
-	struct sv_diskring_opts ro = {.path = conf->buffer_path,
-	                              .max_size = (uint64_t)conf->buffer_max_size};
-	rc = sv_diskring_open(&ro, &ring, err, sizeof(err));
-	if (rc != 0) {
+	mkdir_parent(conf->buffer_path); /* a failure shows in the open below */
+	if ((rc = sv_diskring_open(&ro, &ring, err, sizeof(err))) != 0) {
 		fprintf(stderr, "sipvault-agent: [buffer] path: %s\n",
 		        err[0] ? err : sv_strerror(rc));
-		capture_free(a.cap);
-		event_base_free(a.base);
-		return 1;
+		goto out;
 	}
-	struct sv_diskring_stats rs;
-	sv_diskring_stats(ring, agent_now_ms(), &rs);
+	sv_diskring_stats(ring, ag_wall_ms(&a.clock), &rs);
 	log_info("disk buffer %s: %" PRIu64 " bytes, %" PRIu64 " unacknowledged frames recovered",
 	         conf->buffer_path, rs.file_size, rs.recovered);
-	rc = shipper_new(a.base, conf, ring, &a.ship, err, sizeof(err));
-	if (rc != 0) {
+	if ((rc = ag_transport_new(a.base, conf, &a.tp, err, sizeof(err))) != 0) {
 		fprintf(stderr, "sipvault-agent: %s\n", err[0] ? err : sv_strerror(rc));
-		sv_diskring_close(ring);
-		capture_free(a.cap);
-		event_base_free(a.base);
-		return rc == SV_E_CONFIG ? 2 : 1;
+		if (rc == SV_E_CONFIG)
+			code = 2;
+		goto out;
 	}
+	ag_transport_io(a.tp, &io);
+	if ((rc = ag_shipper_new(conf, ring, &io, &a.clock, &a.ctr, &a.ship)) != 0) {
+		fprintf(stderr, "sipvault-agent: shipper: %s\n", sv_strerror(rc));
+		goto out;
+	}
+	ring = NULL; /* transferred */
+	ag_transport_attach(a.tp, a.ship);
 	if (!read_file && conf->log_file) {
-		if (logtail_new(a.base, conf->log_file, on_log_line, &a, &a.tail) == 0)
+		rc = ag_logtail_new(a.base, conf->log_file, &a.clock, &a.ctr, on_log_line, &a,
+		                    &a.tail);
+		if (rc == 0)
 			log_info("tailing %s", conf->log_file);
 		else
-			log_errx("cannot tail %s: out of memory", conf->log_file);
+			log_errx("cannot tail %s: %s", conf->log_file, sv_strerror(rc));
 	}
-	a.ev_tick = event_new(a.base, -1, EV_PERSIST, on_tick, &a);
-	a.ev_stats = event_new(a.base, -1, EV_PERSIST, on_stats, &a);
-	a.ev_sigterm = evsignal_new(a.base, SIGTERM, on_signal, &a);
-	a.ev_sigint = evsignal_new(a.base, SIGINT, on_signal, &a);
-	struct timeval tick = {0, read_file ? 50000 : 200000}, minute = {60, 0};
-	event_add(a.ev_tick, &tick);
-	event_add(a.ev_stats, &minute);
-	event_add(a.ev_sigterm, NULL);
-	event_add(a.ev_sigint, NULL);
-	if (read_file) {
-		a.ev_read = event_new(a.base, -1, 0, on_read_batch, &a);
-		event_active(a.ev_read, EV_TIMEOUT, 0);
-	}
-	shipper_start(a.ship);
-	event_base_dispatch(a.base);
-
-	/* stop: lines already written are read, everything goes to disk */
-	capture_stop(a.cap);
-	if (a.tail) {
-		logtail_poll(a.tail);
-		logtail_free(a.tail);
-	}
-	shipper_sync(a.ship);
-	log_counters(&a, "exit");
-	if (a.ev_read)
-		event_free(a.ev_read);
-	event_free(a.ev_tick);
-	event_free(a.ev_stats);
-	event_free(a.ev_sigterm);
-	event_free(a.ev_sigint);
-	capture_free(a.cap);
-	rc = shipper_free(a.ship);
-	if (rc != 0 && a.exit_code == 0) {
-		fprintf(stderr, "sipvault-agent: disk buffer: final sync failed: %s\n",
-		        sv_strerror(rc));
+	if (start_events(&a) != 0)
+		goto out;
+	ag_shipper_start(a.ship);
+	if (event_base_dispatch(a.base) < 0) {
+		fprintf(stderr, "sipvault-agent: the event loop failed\n");
 		a.exit_code = 1;
 	}
-	event_base_free(a.base);
-	return a.exit_code;
+
+	/* stop: lines already written are read, everything goes to disk */
+	ag_capture_stop(a.cap);
+	if (a.tail) {
+		ag_logtail_poll(a.tail);
+		ag_logtail_free(a.tail);
+		a.tail = NULL;
+	}
+	ag_shipper_sync(a.ship);
+	log_counters(&a, "exit");
+	code = a.exit_code;
+out:
+	free_event(&a.ev_read);
+	free_event(&a.ev_tick);
+	free_event(&a.ev_stats);
+	free_event(&a.ev_sigterm);
+	free_event(&a.ev_sigint);
+	ag_logtail_free(a.tail);
+	ag_capture_free(a.cap);
+	if ((rc = ag_shipper_free(a.ship)) != 0 && code == 0) {
+		fprintf(stderr, "sipvault-agent: disk buffer: final sync failed: %s\n",
+		        sv_strerror(rc));
+		code = 1;
+	}
+	if (ring)
+		sv_diskring_close(ring);
+	ag_transport_free(a.tp);
+	if (a.base)
+		event_base_free(a.base);
+	return code;
 }
 
 static void usage(FILE *f)

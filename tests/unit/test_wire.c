@@ -991,6 +991,31 @@ static void test_stream_busy_and_pending(void **state)
 	sv_buf_release(&b);
 }
 
+/* sv_wire_header_encode: the same 12 bytes an encoder writes, and they parse back. */
+static void test_header_bytes(void **state)
+{
+	(void)state;
+	struct sv_buf b;
+	struct sv_wire_frame f;
+	uint8_t hdr[SV_WIRE_HDR_LEN];
+	static const uint8_t want[SV_WIRE_HDR_LEN] = {0x53, 0x56, 0x01, 0x05, 0x00, 0x01,
+	                                              0x02, 0x03, 0xde, 0xad, 0xbe, 0xef};
+	struct sv_wire_frame in = {.type = SV_WIRE_DATA_LOG, .len = 0x010203, .seq = 0xdeadbeef};
+	sv_wire_header_encode(&in, hdr);
+	assert_memory_equal(hdr, want, sizeof(want));
+	assert_int_equal(sv_wire_header_parse(hdr, &f), 0);
+	assert_int_equal(f.type, SV_WIRE_DATA_LOG);
+	assert_int_equal(f.len, 0x010203);
+	assert_int_equal(f.seq, 0xdeadbeef);
+
+	sv_buf_init(&b);
+	assert_int_equal(sv_wire_encode_ack(&b, 7, 42), 0);
+	struct sv_wire_frame ack = {.type = SV_WIRE_ACK, .len = 4, .seq = 7};
+	sv_wire_header_encode(&ack, hdr);
+	assert_memory_equal(b.data, hdr, SV_WIRE_HDR_LEN);
+	sv_buf_release(&b);
+}
+
 static void test_seq_serial(void **state)
 {
 	assert_true(sv_wire_seq_le(1, 1));
@@ -1028,6 +1053,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_coalesced),
 	    cmocka_unit_test(test_stream_random_splits),
 	    cmocka_unit_test(test_stream_busy_and_pending),
+	    cmocka_unit_test(test_header_bytes),
 	    cmocka_unit_test(test_seq_serial),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
