@@ -819,7 +819,7 @@ int sv_customers_parse(const char *json, size_t len, struct sv_customers **out, 
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		set_err(err, errlen, "not valid JSON (column %d: %s)", jerr.column, jerr.text);
-		return SV_E_CONFIG;
+		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : SV_E_CONFIG;
 	}
 	rc = customers_from_json(root, out, err, errlen);
 	json_decref(root);
@@ -1041,7 +1041,12 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 			json_t *jv = json_object_get(s->root, k->name);
 			if (jv == NULL)
 				continue;
+			why[0] = '\0';
 			text = json_text(k, jv, why, sizeof(why));
+			if (text == NULL && why[0] == '\0') {
+				set_err(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
 			if (text == NULL) {
 				src_where(s, k->name, where, sizeof(where));
 				set_err(err, errlen, "%s: %s: %s", where, k->name, why);
@@ -1087,7 +1092,8 @@ static int load_env_json(const struct sv_conf_key *keys, size_t n, void *base,
 		if (s.root == NULL) {
 			set_err(err, errlen, "%s:%d: invalid JSON: %s", fname, jerr.line,
 			        jerr.text);
-			return SV_E_CONFIG;
+			return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM
+			                                                          : SV_E_CONFIG;
 		}
 		if (!json_is_object(s.root)) {
 			set_err(err, errlen, "%s:1: the file must hold one JSON object", fname);
@@ -1441,6 +1447,7 @@ struct ini_ctx {
 	void *base;
 	int lines[32]; /* per key of the agent table: line it was set on */
 	bool failed;
+	bool nomem; /* failed for want of memory */
 	char *err;
 	size_t errlen;
 };
@@ -1547,8 +1554,10 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		return 0;
 	}
 	x->lines[idx] = x->line;
-	if (set_value(k, x->base, value, why, sizeof(why)) != 0) {
-		ini_fail(x, "[%s] %s: %s", section, name, why);
+	int rc = set_value(k, x->base, value, why, sizeof(why));
+	if (rc != 0) {
+		x->nomem = rc == -ENOMEM;
+		ini_fail(x, "[%s] %s: %s", section, name, x->nomem ? "out of memory" : why);
 		return 0;
 	}
 	return 1;
@@ -1602,7 +1611,7 @@ int sv_agent_conf_parse(struct sv_agent_conf *c, const char *text, size_t len, c
 	}
 	rc = ini_parse_stream(ini_read_line, &x, ini_handler_cb, &x);
 	if (x.failed) {
-		rc = SV_E_CONFIG;
+		rc = x.nomem ? -ENOMEM : SV_E_CONFIG;
 		goto out;
 	}
 	if (rc == -2) {
@@ -2211,7 +2220,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 				explicit_bzero(val.data, val.len);
 			sv_buf_release(&val);
 			set_err(err, errlen, "%s:%d: %.*s: %s", fname, line, (int)klen, ks, reason);
-			rc = SV_E_CONFIG;
+			rc = strcmp(reason, "out of memory") == 0 ? -ENOMEM : SV_E_CONFIG;
 			goto out;
 		}
 		if (ef->n == cap) {
