@@ -173,6 +173,8 @@ void torture_resume(int state)
 static const char *target_name;
 static unsigned long n_inputs, n_runs, n_problems, n_skipped;
 static int verbose;
+static long only; /* TORTURE_ONLY: fail only this allocation */
+static const char *failed_why;
 static uint64_t digest;
 static int step_nomem;
 /* The step results of this run and of the run without failures, for the
@@ -201,6 +203,12 @@ int torture_step(int rc)
 	return rc;
 }
 
+void torture_fail(const char *why)
+{
+	if (failed_why == NULL)
+		failed_why = why;
+}
+
 int torture_rc(void)
 {
 	return step_nomem ? -ENOMEM : 0;
@@ -210,6 +218,8 @@ void torture_init(const char *target)
 {
 	target_name = target;
 	verbose = getenv("TORTURE_VERBOSE") != NULL;
+	if (getenv("TORTURE_ONLY") != NULL)
+		only = atol(getenv("TORTURE_ONLY"));
 	json_set_alloc_funcs(__wrap_malloc, __wrap_free);
 	/* Errors logged on the failure paths would fill the test log. */
 	sv_log_set_level(verbose ? SV_LOG_DEBUG : SV_LOG_ERROR + 1);
@@ -288,6 +298,7 @@ static int run(torture_fn fn, const uint8_t *data, size_t len, long n, long *lea
 	long live0 = live;
 	digest = 0xcbf29ce484222325ull;
 	step_nomem = 0;
+	failed_why = NULL;
 	n_steps = 0;
 	seen = 0;
 	injected = 0;
@@ -324,12 +335,16 @@ void torture_input(const char *name, torture_fn fn, const uint8_t *data, size_t 
 	n_steps0 = n_steps;
 	if (leaked != 0)
 		problem(name, 0, "%ld blocks not freed", leaked);
+	if (failed_why != NULL)
+		problem(name, 0, "%s", failed_why);
 	if (verbose)
 		fprintf(stderr, "%s %s: %ld allocations, rc %d\n", target_name, name, count, rc0);
-	for (long n = 1;; n++) {
+	for (long n = only > 0 ? only : 1;; n++) {
 		int rc = run(fn, copy, len, n, &leaked, &out);
 		if (leaked != 0)
 			problem(name, n, "%ld blocks not freed (rc %d)", leaked, rc);
+		if (failed_why != NULL)
+			problem(name, n, "%s", failed_why);
 		if (!injected) {
 			if (rc != rc0 || out != out0)
 				problem(name, n, "without a failure: rc %d (before %d), output %s",
@@ -342,6 +357,8 @@ void torture_input(const char *name, torture_fn fn, const uint8_t *data, size_t 
 			swallowed(name, n, rc0);
 		else if (rc < 0 && rc != -ENOMEM && rc != rc0)
 			problem(name, n, "rc %d, neither -ENOMEM nor %d", rc, rc0);
+		if (only > 0)
+			break;
 		if (n > 1000000) {
 			problem(name, n, "no end in sight");
 			break;

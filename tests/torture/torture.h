@@ -42,6 +42,10 @@ int torture_step(int rc);
  * several steps returns. */
 int torture_rc(void);
 
+/* Marks the current run as failed (an invariant of the code under test
+ * broke, whatever the allocations did); why is a static string. */
+void torture_fail(const char *why);
+
 /* Sets up the shim (jansson's allocator, quiet logging); call first. */
 void torture_init(const char *target);
 

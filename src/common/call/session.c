@@ -1286,14 +1286,18 @@ static int build_pcap(const struct call *c, struct sv_buf *out)
 	return rc;
 }
 
-/* Samples from an agent's DATA_QUALITY document (RTP statistics). */
+/* Samples from an agent's DATA_QUALITY document (RTP statistics); SIZE_MAX
+ * when out of memory. */
 static size_t rtp_samples(const struct call *c, struct sv_quality_sample out[2])
 {
 	static const char *const dirs[2] = {"uac", "uas"};
 	size_t n = 0;
 	if (c->quality == NULL)
 		return 0;
-	json_t *root = json_loadb((const char *)c->quality, c->quality_len, 0, NULL);
+	json_error_t jerr;
+	json_t *root = json_loadb((const char *)c->quality, c->quality_len, 0, &jerr);
+	if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return SIZE_MAX;
 	json_t *ds = json_object_get(root, "directions");
 	for (int d = 0; d < 2 && json_is_object(ds); d++) {
 		json_t *o = json_object_get(ds, dirs[d]);
@@ -1507,7 +1511,8 @@ static int build_objects(struct sv_sessions *s, struct call *c, struct sv_call_o
 	} else {
 		struct sv_quality_sample rs[2];
 		size_t k = rtp_samples(c, rs);
-		rc = sv_quality_build(&doc.call, rs, k, SV_QUALITY_SRC_RTP, &q);
+		rc = k == SIZE_MAX ? -ENOMEM
+		                   : sv_quality_build(&doc.call, rs, k, SV_QUALITY_SRC_RTP, &q);
 	}
 	if (rc != 0 || (rc = sv_quality_dump(q, &o->quality_json)) != 0)
 		goto out;
