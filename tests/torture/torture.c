@@ -263,7 +263,10 @@ static void problem(const char *name, long n, const char *fmt, ...)
 {
 	va_list ap;
 	n_problems++;
-	fprintf(stderr, "FAIL %s %s, allocation %ld failing: ", target_name, name, n);
+	if (n > 0)
+		fprintf(stderr, "FAIL %s %s, allocation %ld failing: ", target_name, name, n);
+	else
+		fprintf(stderr, "FAIL %s %s, without a failure: ", target_name, name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

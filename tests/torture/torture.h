@@ -4,8 +4,10 @@
  * A torture program is linked with -Wl,--wrap=malloc,... (see CMakeLists.txt),
  * so every malloc/calloc/realloc/strdup/strndup/free made by libsipvault's
  * objects (and by the program itself) goes through the counter in torture.c;
- * jansson is routed there too with json_set_alloc_funcs(). The counter fails
- * exactly one allocation, the Nth since it was armed, and counts live blocks.
+ * jansson is routed there too with json_set_alloc_funcs() (json_loadb and
+ * json_dumps fail as a whole: see torture.c). The counter fails exactly one
+ * allocation, the Nth since it was armed, and counts live blocks.
+ * docs/testing.md says what is covered and how to run one program.
  *
  * torture_input() runs an operation on one input with allocation 1, 2, ...
  * failing in turn, and stops at the first run that ends before reaching the
