@@ -328,8 +328,10 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			        "must be an http:// or https:// URL with a host, got %s", got);
 			return SV_E_CONFIG;
 		}
-		if (*text != '\0' && (dup = strdup(text)) == NULL)
+		if (*text != '\0' && (dup = strdup(text)) == NULL) {
+			set_err(why, whylen, "out of memory");
 			return -ENOMEM;
+		}
 		if (k->flags & SV_CONF_F_SECRET)
 			wipe_free(*f);
 		else
