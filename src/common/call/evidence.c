@@ -431,14 +431,18 @@ static int build_pcap(const struct sv_evidence *ev, struct sv_buf *out)
 	return rc;
 }
 
-/* Samples from an agent's DATA_QUALITY document (RTP statistics). */
+/* Samples from an agent's DATA_QUALITY document (RTP statistics); SIZE_MAX
+ * when out of memory. */
 static size_t rtp_samples(const struct sv_evidence *ev, struct sv_quality_sample out[2])
 {
 	static const char *const dirs[2] = {"uac", "uas"};
 	size_t n = 0;
 	if (ev->quality == NULL)
 		return 0;
-	json_t *root = json_loadb((const char *)ev->quality, ev->quality_len, 0, NULL);
+	json_error_t jerr;
+	json_t *root = json_loadb((const char *)ev->quality, ev->quality_len, 0, &jerr);
+	if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+		return SIZE_MAX;
 	json_t *ds = json_object_get(root, "directions");
 	for (int d = 0; d < 2 && json_is_object(ds); d++) {
 		json_t *o = json_object_get(ds, dirs[d]);
@@ -586,7 +590,8 @@ int sv_evidence_build(const struct sv_evidence *ev, const struct sv_evidence_cal
 	} else {
 		struct sv_quality_sample rs[2];
 		size_t k = rtp_samples(ev, rs);
-		rc = sv_quality_build(&doc.call, rs, k, SV_QUALITY_SRC_RTP, &q);
+		rc = k == SIZE_MAX ? -ENOMEM
+		                   : sv_quality_build(&doc.call, rs, k, SV_QUALITY_SRC_RTP, &q);
 	}
 	if (rc != 0 || (rc = sv_quality_dump(q, &o->quality_json)) != 0)
 		goto out;

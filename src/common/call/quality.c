@@ -504,6 +504,13 @@ static json_t *str_json(const char *s)
 	json_t *j = json_string(s);
 	if (j != NULL)
 		return j;
+	/* NULL for invalid UTF-8, or when out of memory: then no '?' either */
+	struct sv_buf chk;
+	sv_buf_init(&chk);
+	int bad = sv_jsonw_string(&chk, s, strlen(s)) == -EINVAL;
+	sv_buf_release(&chk);
+	if (!bad)
+		return NULL;
 	char *copy = strdup(s);
 	if (copy == NULL)
 		return NULL;

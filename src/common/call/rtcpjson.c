@@ -288,7 +288,7 @@ int sv_rtcpjson_load(const void *text, size_t len, struct sv_rtcpjson *doc, char
 				if ((unsigned char)*p < 0x20 || *p == 0x7f)
 					*p = ' ';
 		}
-		return SV_E_PARSE;
+		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : SV_E_PARSE;
 	}
 	json_t *root = doc->root;
 	if (!json_is_object(root)) {

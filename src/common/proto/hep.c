@@ -757,7 +757,8 @@ int sv_hep_rtcp_json_parse(const char *json, size_t len, struct sv_rtcp_compound
 		json_error_t err;
 		json_t *root = json_loadb(buf + off, n - off, JSON_DISABLE_EOF_CHECK, &err);
 		if (root == NULL) {
-			rc = SV_E_PARSE;
+			rc = json_error_code(&err) == json_error_out_of_memory ? -ENOMEM
+			                                                       : SV_E_PARSE;
 			break;
 		}
 		if (err.position <= 0) {
