@@ -7,7 +7,12 @@
  */
 #include "torture.h"
 
+#include "agent_conf.h"
+#include "api_conf.h"
 #include "base/config.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
+#include "store/customers.h"
 
 #include <errno.h>
 #include <stdlib.h>

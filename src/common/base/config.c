@@ -325,8 +325,10 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			            "must be an http:// or https:// URL with a host, got %s", got);
 			return SV_E_CONFIG;
 		}
-		if (*text != '\0' && (dup = strdup(text)) == NULL)
+		if (*text != '\0' && (dup = strdup(text)) == NULL) {
+			sv_conf_err(why, whylen, "out of memory");
 			return -ENOMEM;
+		}
 		if (k->flags & SV_CONF_F_SECRET)
 			sv_conf_free_secret(*f);
 		else
@@ -774,7 +776,12 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 			json_t *jv = json_object_get(s->root, k->name);
 			if (jv == NULL)
 				continue;
+			why[0] = '\0';
 			text = json_text(k, jv, why, sizeof(why));
+			if (text == NULL && why[0] == '\0') {
+				sv_conf_err(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
 			if (text == NULL) {
 				src_where(s, k->name, where, sizeof(where));
 				sv_conf_err(err, errlen, "%s: %s: %s", where, k->name, why);
@@ -820,7 +827,8 @@ static int load_env_json(const struct sv_conf_key *keys, size_t n, void *base,
 		if (s.root == NULL) {
 			sv_conf_err(err, errlen, "%s:%d: invalid JSON: %s", fname, jerr.line,
 			            jerr.text);
-			return SV_E_CONFIG;
+			return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM
+			                                                          : SV_E_CONFIG;
 		}
 		if (!json_is_object(s.root)) {
 			sv_conf_err(err, errlen, "%s:1: the file must hold one JSON object", fname);
@@ -920,6 +928,7 @@ struct ini_ctx {
 	void *base;
 	int *lines; /* per key: line it was set on */
 	bool failed;
+	bool nomem; /* failed for want of memory */
 	char *err;
 	size_t errlen;
 };
@@ -1038,8 +1047,10 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		return 0;
 	}
 	x->lines[idx] = x->line;
-	if (set_value(k, x->base, value, why, sizeof(why)) != 0) {
-		ini_fail(x, "[%s] %s: %s", section, name, why);
+	int rc = set_value(k, x->base, value, why, sizeof(why));
+	if (rc != 0) {
+		x->nomem = rc == -ENOMEM;
+		ini_fail(x, "[%s] %s: %s", section, name, x->nomem ? "out of memory" : why);
 		return 0;
 	}
 	return 1;
@@ -1071,7 +1082,7 @@ int sv_conf_parse_ini(const struct sv_conf_key *keys, size_t n, void *base, cons
 	}
 	rc = ini_parse_stream(ini_read_line, &x, ini_handler_cb, &x);
 	if (x.failed) {
-		rc = SV_E_CONFIG;
+		rc = x.nomem ? -ENOMEM : SV_E_CONFIG;
 		goto out;
 	}
 	if (rc == -2) {
@@ -1414,7 +1425,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 			sv_buf_release(&val);
 			sv_conf_err(err, errlen, "%s:%d: %.*s: %s", fname, line, (int)klen, ks,
 			            reason);
-			rc = SV_E_CONFIG;
+			rc = strcmp(reason, "out of memory") == 0 ? -ENOMEM : SV_E_CONFIG;
 			goto out;
 		}
 		if (ef->n == cap) {

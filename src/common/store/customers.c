@@ -223,7 +223,7 @@ int sv_customers_parse(const char *json, size_t len, struct sv_customers **out, 
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		sv_conf_err(err, errlen, "not valid JSON (column %d: %s)", jerr.column, jerr.text);
-		return SV_E_CONFIG;
+		return json_error_code(&jerr) == json_error_out_of_memory ? -ENOMEM : SV_E_CONFIG;
 	}
 	rc = customers_from_json(root, out, err, errlen);
 	json_decref(root);
