@@ -12,12 +12,17 @@ struct chat_conf {
 	int first_byte_timeout_ms;  /* upstream silent this long before first byte -> error */
 	int idle_timeout_ms;        /* upstream silent this long mid-stream -> error */
 };
-struct chat_stats { uint64_t streams, completed, upstream_errors, client_gone, no_provider; };
-struct chat_evidence {       /* borrowed for the duration of chat_start() only */
+struct chat_stats {
+	uint64_t streams, completed, upstream_errors, client_gone, no_provider;
+};
+struct chat_evidence { /* borrowed for the duration of chat_start() only */
 	const char *customer, *call_id;
-	const char *quality_json; size_t quality_len;
-	const char *ladder_text; size_t ladder_len; /* one line per SIP message, in order */
-	const char *log_text; size_t log_len;       /* the call's log lines, in order */
+	const char *quality_json;
+	size_t quality_len;
+	const char *ladder_text;
+	size_t ladder_len; /* one line per SIP message, in order */
+	const char *log_text;
+	size_t log_len; /* the call's log lines, in order */
 };
 struct chat_engine;
 /* NULL on allocation failure. conf strings are copied. */
@@ -29,4 +34,4 @@ const struct chat_stats *chat_engine_stats(const struct chat_engine *ce);
  * encoding) until done; a client that goes away cancels the upstream request. body is the
  * conversation so far: {"messages":[{"role":"user|assistant","content":"..."}]}. */
 void chat_start(struct chat_engine *ce, struct evhttp_request *req, const struct chat_evidence *ev,
-		const char *body, size_t body_len);
+                const char *body, size_t body_len);
