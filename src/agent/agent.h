@@ -16,7 +16,7 @@
 #ifndef SV_AGENT_H
 #define SV_AGENT_H
 
-#include "base/config.h"
+#include "agent_conf.h"
 #include "store/diskring.h"
 #include "call/tracker.h"
 

@@ -5,7 +5,6 @@
  * stderr naming file, line and key), 1 runtime failure.
  */
 #include "agent.h"
-#include "base/config.h"
 #include "base/errors.h"
 #include "base/log.h"
 

@@ -7,7 +7,7 @@
 #include "chat.h"
 #include "vault.h"
 
-#include "base/config.h"
+#include "store/customers.h"
 #include "base/errors.h"
 #include "base/gz.h"
 #include "base/log.h"

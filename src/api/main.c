@@ -1,15 +1,17 @@
 /*
  * sipvault-api - entry point: flags and configuration.
  *
- * Configuration comes from the environment, then the JSON file (default
- * /etc/sipvault/api.conf, which may be missing). Exit status: 0 success, 2
- * usage or configuration error, 1 runtime failure.
+ * Configuration comes from the environment, then the env file (default
+ * /etc/sipvault/api.env, which may be missing), then SIPVAULT_CUSTOMERS from
+ * the server's env file (api_conf.h). Exit status: 0 success, 2 usage or
+ * configuration error, 1 runtime failure.
  */
 #include "api.h"
+#include "api_conf.h"
 #include "chat.h"
+#include "ret_conf.h"
 #include "vault.h"
 
-#include "base/config.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "store/s3.h"
@@ -100,9 +102,9 @@ static int run(const struct sv_api_conf *conf)
 	if (vault_new(conf->data_dir, s3, API_CACHE_BYTES, &vault) != 0)
 		goto out;
 	memset(&cc, 0, sizeof(cc));
-	cc.sippulse_url = conf->sippulse_base_url;
+	cc.sippulse_url = conf->sippulse_api_url;
 	cc.sippulse_key = conf->ai_provider == SV_AI_SIPPULSE ? conf->sippulse_api_key : NULL;
-	cc.sippulse_model = conf->ai_model != NULL ? conf->ai_model : "glm-4.7";
+	cc.sippulse_model = conf->sippulse_model;
 	cc.anthropic_key = conf->ai_provider == SV_AI_ANTHROPIC ? conf->anthropic_api_key : NULL;
 	cc.anthropic_url = conf->anthropic_base_url;
 	cc.first_byte_timeout_ms = 30000;
@@ -157,14 +159,17 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: sipvault-api [--config PATH] [--check] [--help] [--version]\n"
 	        "\n"
-	        "  -c, --config PATH   JSON configuration file (default %s; environment\n"
+	        "  -c, --config PATH   KEY=VALUE env file (default %s; environment\n"
 	        "                      variables override it)\n"
 	        "  -n, --check         validate the configuration and exit\n"
 	        "  -h, --help          this text\n"
 	        "  -V, --version       print the version\n"
 	        "\n"
+	        "SIPVAULT_CUSTOMERS, when set neither in the environment nor in the env file,\n"
+	        "is read from the server's env file SIPVAULT_SERVER_ENV (default %s).\n"
+	        "\n"
 	        "configuration variables:\n",
-	        SV_API_CONF_PATH);
+	        SV_API_CONF_PATH, SV_API_SERVER_ENV);
 	sv_conf_print_help(f, sv_api_conf_keys, sv_api_conf_nkeys);
 }
 

@@ -5,7 +5,8 @@
  * then the env file). Exit status: 0 success, 2 usage or configuration
  * error, 1 runtime failure.
  */
-#include "base/config.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
 #include "base/errors.h"
 #include "base/log.h"
 
@@ -34,16 +35,17 @@ static void usage(FILE *f)
 	        "  -h, --help           this text\n"
 	        "  -V, --version        print the version\n"
 	        "\n"
-	        "policy file:\n"
-	        "  defaults:            days to keep each data type (1..%d or forever)\n"
-	        "    sip: 90            sip.pcap.gz\n"
-	        "    rtcp: 90           rtcp.json.gz\n"
-	        "    quality: 365       quality.json\n"
-	        "    logs: 30           log-NNNNNN.gz\n"
-	        "  customers:           per-customer overrides of any of the above\n"
-	        "    acme: {sip: 30}\n"
-	        "  A type configured nowhere is kept forever.\n",
-	        SV_RETENTION_CONF_PATH, SV_RETENTION_ENV_PATH, SV_RET_MAX_DAYS);
+	        "policy file (the configuration guide's format):\n"
+	        "  default:                days to keep each data type (1..%d or forever)\n"
+	        "    sip_pcap_days: 7      sip.pcap.gz\n"
+	        "    rtcp_raw_days: 7      rtcp.json.gz\n"
+	        "    quality_json_days: 30 quality.json\n"
+	        "    log_chunks_days: 14   log-NNNNNN.gz\n"
+	        "  customers:              per-customer overrides of any of the above\n"
+	        "    acme:\n"
+	        "      sip_pcap_days: 30\n"
+	        "  A key given nowhere takes the default shown.\n",
+	        SV_RETENTION_CONF_PATH, SV_SERVER_ENV_PATH, SV_RET_MAX_DAYS);
 }
 
 /* Strict YYYY-MM-DD with a real calendar date. */

@@ -6,7 +6,7 @@
  * --analyze the collector runs (srv_core.c) until SIGTERM. Exit status: 0
  * success, 2 usage or configuration error, 1 runtime failure.
  */
-#include "base/config.h"
+#include "srv_conf.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "server.h"

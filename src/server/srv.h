@@ -11,7 +11,7 @@
 #ifndef SV_SRV_H
 #define SV_SRV_H
 
-#include "base/config.h"
+#include "srv_conf.h"
 #include "store/journal.h"
 #include "base/metrics.h"
 #include "store/objstore.h"

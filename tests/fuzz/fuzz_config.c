@@ -4,7 +4,11 @@
  * 'y' retention YAML, 'e' env file, 'c' customers JSON; anything else runs
  * the rest through every parser.
  */
-#include "base/config.h"
+#include "agent_conf.h"
+#include "api_conf.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
+#include "store/customers.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -67,7 +67,7 @@ run "agent --check example" 0 "$SV_BIN_DIR/sipvault-agent" --check --config "$ET
 	grep -q "configuration OK" "$TMP/out" || fail "agent --check: no OK line"
 run "server --check example" 0 "$SV_BIN_DIR/sipvault-server" --check --config "$ETC/server.conf" &&
 	grep -q "configuration OK" "$TMP/out" || fail "server --check: no OK line"
-run "api --check example" 0 "$SV_BIN_DIR/sipvault-api" --check --config "$ETC/api.conf" &&
+run "api --check example" 0 "$SV_BIN_DIR/sipvault-api" --check --config "$ETC/api.env" &&
 	grep -q "configuration OK" "$TMP/out" || fail "api --check: no OK line"
 run "retention --check example" 0 "$SV_BIN_DIR/sipvault-retention" --check \
 	--config "$ETC/retention.yml" --env-file "$ETC/server.env" &&
@@ -123,23 +123,26 @@ printf '{\n  "SIPVAULT_LOG_LEVEL": "info",\n  oops\n}\n' >"$TMP/server-syntax.co
 run "server bad JSON" 2 "$SV_BIN_DIR/sipvault-server" --check --config "$TMP/server-syntax.conf" &&
 	expect_err "server bad JSON" "$TMP/server-syntax.conf:3:" "invalid JSON"
 
-sed 's/"SIPVAULT_HMAC_MAX_AGE": 86400/"SIPVAULT_HMAC_MAX_AGE": "soon"/' "$ETC/api.conf" >"$TMP/api.conf"
-line=$(grep -n 'SIPVAULT_HMAC_MAX_AGE' "$TMP/api.conf" | cut -d: -f1)
-run "api bad value" 2 "$SV_BIN_DIR/sipvault-api" --check --config "$TMP/api.conf" &&
-	expect_err "api bad value" "$TMP/api.conf:$line:" "SIPVAULT_HMAC_MAX_AGE" '"soon"'
+sed 's/^SIPVAULT_HMAC_MAX_AGE=3600$/SIPVAULT_HMAC_MAX_AGE=soon/' "$ETC/api.env" >"$TMP/api.env"
+line=$(grep -n '^SIPVAULT_HMAC_MAX_AGE=soon$' "$TMP/api.env" | cut -d: -f1)
+[ -n "$line" ] || fail "could not break api.env"
+run "api bad value" 2 "$SV_BIN_DIR/sipvault-api" --check --config "$TMP/api.env" &&
+	expect_err "api bad value" "$TMP/api.env:$line:" "SIPVAULT_HMAC_MAX_AGE" '"soon"'
 run "api missing secret" 2 "SIPVAULT_CUSTOMERS=$CUST" "$SV_BIN_DIR/sipvault-api" --check &&
 	expect_err "api missing secret" "SIPVAULT_HMAC_SECRET: required"
 
-sed 's/^  logs: 30 .*$/  logs: 0/' "$ETC/retention.yml" >"$TMP/retention.yml"
-line=$(grep -n '^  logs: 0$' "$TMP/retention.yml" | cut -d: -f1)
+sed 's/^  log_chunks_days: 14 .*$/  log_chunks_days: 0/' "$ETC/retention.yml" >"$TMP/retention.yml"
+line=$(grep -n '^  log_chunks_days: 0$' "$TMP/retention.yml" | cut -d: -f1)
+[ -n "$line" ] || fail "could not break retention.yml"
 run "retention out of range" 2 "$SV_BIN_DIR/sipvault-retention" --check \
 	--config "$TMP/retention.yml" --env-file "$ETC/server.env" &&
-	expect_err "retention out of range" "$TMP/retention.yml:$line:" "defaults: logs" "must be 1..36500"
-printf 'defaults:\n  sip: 9\nkeep: 3\n' >"$TMP/ret-key.yml"
+	expect_err "retention out of range" "$TMP/retention.yml:$line:" "default: log_chunks_days" \
+		"must be 1..36500"
+printf 'default:\n  sip_pcap_days: 9\nkeep: 3\n' >"$TMP/ret-key.yml"
 run "retention unknown key" 2 "$SV_BIN_DIR/sipvault-retention" --check --config "$TMP/ret-key.yml" \
 	--env-file "$ETC/server.env" &&
 	expect_err "retention unknown key" "$TMP/ret-key.yml:3:" '"keep"' "unknown key"
-printf 'customers:\n  nobody:\n    sip: 3\n' >"$TMP/ret-cust.yml"
+printf 'customers:\n  nobody:\n    sip_pcap_days: 3\n' >"$TMP/ret-cust.yml"
 run "retention unknown customer" 2 "$SV_BIN_DIR/sipvault-retention" --check \
 	--config "$TMP/ret-cust.yml" --env-file "$ETC/server.env" &&
 	expect_err "retention unknown customer" "$TMP/ret-cust.yml:2:" "nobody" "not in SIPVAULT_CUSTOMERS"
@@ -152,6 +155,127 @@ run "retention bad --now" 2 "$SV_BIN_DIR/sipvault-retention" --check --config "$
 run "retention unknown --customer" 2 "$SV_BIN_DIR/sipvault-retention" --check \
 	--config "$ETC/retention.yml" --env-file "$ETC/server.env" --customer ghost &&
 	expect_err "retention unknown --customer" "ghost"
+
+# ---- The configuration guide's own examples, verbatim, pass --check.
+cat >"$TMP/guide-server.env" <<'EOF'
+SIPVAULT_LISTEN_TCP=:9060
+SIPVAULT_LISTEN_HEP=:9060
+SIPVAULT_S3_ENDPOINT=https://abcdef1234567890.r2.cloudflarestorage.com
+SIPVAULT_S3_REGION=auto
+SIPVAULT_S3_ACCESS_KEY=your_r2_access_key
+SIPVAULT_S3_SECRET_KEY=your_r2_secret_key
+SIPVAULT_CUSTOMERS=[{"id":"acme","token":"securetoken123","bucket":"sipvault-acme-us"}]
+SIPVAULT_LOG_LEVEL=info
+EOF
+cat >"$TMP/guide-retention.yml" <<'EOF'
+# /etc/sipvault/retention.yml
+# Run nightly via cron: 0 3 * * * /usr/local/bin/sipvault-retention
+
+default:
+  sip_pcap_days: 7
+  rtcp_raw_days: 7
+  quality_json_days: 30
+  log_chunks_days: 14
+
+customers:
+  # Per-customer overrides using the customer ID as key
+  acme:
+    sip_pcap_days: 30
+    rtcp_raw_days: 30
+    quality_json_days: 365
+    log_chunks_days: 90
+EOF
+cat >"$TMP/guide-api.env" <<'EOF'
+SIPVAULT_S3_ENDPOINT=https://abcdef1234567890.r2.cloudflarestorage.com
+SIPVAULT_S3_REGION=auto
+SIPVAULT_HMAC_SECRET=YOUR_HMAC_SECRET_HERE
+SIPVAULT_HMAC_MAX_AGE=3600
+SIPPULSE_API_URL=https://api.sippulse.ai/v1
+SIPPULSE_API_KEY=your_sippulse_ai_key
+SIPPULSE_AI_MODEL=glm-4.7
+ANTHROPIC_API_KEY=your_anthropic_key
+AWS_ACCESS_KEY_ID=your_r2_read_access_key
+AWS_SECRET_ACCESS_KEY=your_r2_read_secret_key
+EOF
+cat >"$TMP/guide-agent.conf" <<'EOF'
+[server]
+address = 10.0.0.1:9060
+customer_id = acme
+token = securetoken123
+
+[capture]
+mode = pcap
+sip_ports = 5060
+interface = eth0
+log_file = /var/log/opensips.log
+rtp_port_min = 10000
+rtp_port_max = 30000
+
+[buffer]
+path = /var/lib/sipvault/buffer.dat
+max_size = 104857600
+
+[logging]
+level = info
+EOF
+run "guide retention.yml" 0 "$SV_BIN_DIR/sipvault-retention" --check \
+	--config "$TMP/guide-retention.yml" --env-file "$TMP/guide-server.env" &&
+	grep -q "configuration OK (1 customers)" "$TMP/out" || fail "guide retention.yml: no OK line"
+mapfile -t guide_env < <(grep -v '^#' "$TMP/guide-server.env")
+run "guide server.env" 0 "${guide_env[@]}" "$SV_BIN_DIR/sipvault-server" --check || true
+run "guide agent.conf" 0 "$SV_BIN_DIR/sipvault-agent" --check --config "$TMP/guide-agent.conf" ||
+	true
+# The API: the guide's api.env has no SIPVAULT_CUSTOMERS; it comes from the
+# environment, or from the server's env file (SIPVAULT_SERVER_ENV).
+run "guide api.env, customers from the server's env file" 0 \
+	SIPVAULT_SERVER_ENV="$TMP/guide-server.env" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" &&
+	grep -q "configuration OK (1 customers, AI provider sippulse)" "$TMP/out" ||
+	fail "guide api.env: no OK line"
+run "guide api.env, customers from the environment" 0 "SIPVAULT_CUSTOMERS=$CUST" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" || true
+run "guide api.env, named server env file missing" 2 SIPVAULT_SERVER_ENV="$TMP/none.env" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" &&
+	expect_err "api no customers" "$TMP/none.env: cannot read"
+if [ ! -e /etc/sipvault/server.env ]; then
+	run "guide api.env, no customers anywhere" 2 \
+		"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" &&
+		expect_err "api no customers (default)" "SIPVAULT_CUSTOMERS: required"
+fi
+
+# A retention file that leaves keys out takes the guide's defaults (7, 7, 30, 14).
+printf 'customers:\n  acme:\n    sip_pcap_days: 30\n' >"$TMP/ret-partial.yml"
+run "retention missing keys" 0 "$SV_BIN_DIR/sipvault-retention" --check \
+	--config "$TMP/ret-partial.yml" --env-file "$TMP/guide-server.env" || true
+: >"$TMP/ret-empty.yml"
+run "retention empty file" 0 "$SV_BIN_DIR/sipvault-retention" --check \
+	--config "$TMP/ret-empty.yml" --env-file "$TMP/guide-server.env" || true
+"$SV_BIN_DIR/sipvault-retention" --help | grep -q "quality_json_days: 30" ||
+	fail "retention --help lacks the guide's defaults"
+# The old format is refused, naming the guide's keys.
+printf 'defaults:\n  sip: 9\n' >"$TMP/ret-old.yml"
+run "retention old format" 2 "$SV_BIN_DIR/sipvault-retention" --check \
+	--config "$TMP/ret-old.yml" --env-file "$TMP/guide-server.env" &&
+	expect_err "retention old format" "$TMP/ret-old.yml:1:" '"defaults": unknown key' \
+		"expected default, customers"
+
+# The API: the environment beats api.env (a bad value in the environment is the
+# one reported; a good one in the environment hides a bad one in the file).
+run "api env beats file (bad env)" 2 SIPVAULT_HMAC_MAX_AGE=never "SIPVAULT_CUSTOMERS=$CUST" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" &&
+	expect_err "api env beats file (bad env)" "environment variable SIPVAULT_HMAC_MAX_AGE" \
+		'"never"'
+sed 's/^SIPVAULT_HMAC_MAX_AGE=3600$/SIPVAULT_HMAC_MAX_AGE=never/' "$TMP/guide-api.env" \
+	>"$TMP/api-bad.env"
+run "api bad file value" 2 "SIPVAULT_CUSTOMERS=$CUST" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/api-bad.env" &&
+	expect_err "api bad file value" "$TMP/api-bad.env:4:" "SIPVAULT_HMAC_MAX_AGE"
+run "api env beats file (good env)" 0 SIPVAULT_HMAC_MAX_AGE=60 "SIPVAULT_CUSTOMERS=$CUST" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/api-bad.env" || true
+run "api env beats file (provider)" 0 SIPVAULT_AI_PROVIDER=anthropic "SIPVAULT_CUSTOMERS=$CUST" \
+	"$SV_BIN_DIR/sipvault-api" --check --config "$TMP/guide-api.env" &&
+	grep -q "AI provider anthropic" "$TMP/out" ||
+	fail "api: SIPVAULT_AI_PROVIDER from the environment ignored"
 
 if [ "$failures" -ne 0 ]; then
 	echo "config.sh: $failures failure(s)" >&2

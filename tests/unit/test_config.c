@@ -4,8 +4,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "agent_conf.h"
+#include "api_conf.h"
 #include "base/config.h"
 #include "base/errors.h"
+#include "ret_conf.h"
+#include "srv_conf.h"
+#include "store/customers.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -38,23 +43,27 @@ struct demo {
 
 #define D struct demo
 static const struct sv_conf_key demo_keys[] = {
-    {NULL, "S", SV_CONF_STRING, offsetof(D, s), 0, 0, "x", 0, NULL, "h"},
-    {NULL, "SECRET", SV_CONF_STRING, offsetof(D, secret), 0, 0, NULL, SV_CONF_F_SECRET, NULL, "h"},
-    {NULL, "PATH", SV_CONF_PATH, offsetof(D, path), 0, 0, "/var/x", 0, NULL, "h"},
-    {NULL, "URL", SV_CONF_URL, offsetof(D, url), 0, 0, NULL, 0, NULL, "h"},
-    {NULL, "I", SV_CONF_INT, offsetof(D, i), 1, 65535, "10", 0, NULL, "h"},
-    {NULL, "SECS", SV_CONF_SECONDS, offsetof(D, secs), 0, 86400, "300", 0, NULL, "h"},
-    {NULL, "SIZE", SV_CONF_SIZE, offsetof(D, size), 1 << 20, 1LL << 40, "1M", 0, NULL, "h"},
-    {NULL, "B", SV_CONF_BOOL, offsetof(D, b), 0, 0, "off", 0, NULL, "h"},
-    {NULL, "LVL", SV_CONF_LOGLEVEL, offsetof(D, lvl), 0, 0, "info", 0, NULL, "h"},
-    {NULL, "LISTEN", SV_CONF_LISTEN, offsetof(D, listen), 0, 0, ":9060", 0, NULL, "h"},
-    {NULL, "HOSTPORT", SV_CONF_HOSTPORT, offsetof(D, hostport), 0, 0, NULL, 0, NULL, "h"},
-    {NULL, "METRICS", SV_CONF_LISTEN, offsetof(D, metrics), 0, 0, "off", SV_CONF_F_OFF, NULL, "h"},
+    {NULL, "S", SV_CONF_STRING, offsetof(D, s), 0, 0, "x", 0, NULL, "h", NULL},
+    {NULL, "SECRET", SV_CONF_STRING, offsetof(D, secret), 0, 0, NULL, SV_CONF_F_SECRET, NULL, "h",
+     NULL},
+    {NULL, "PATH", SV_CONF_PATH, offsetof(D, path), 0, 0, "/var/x", 0, NULL, "h", NULL},
+    {NULL, "URL", SV_CONF_URL, offsetof(D, url), 0, 0, NULL, 0, NULL, "h", NULL},
+    {NULL, "I", SV_CONF_INT, offsetof(D, i), 1, 65535, "10", 0, NULL, "h", NULL},
+    {NULL, "SECS", SV_CONF_SECONDS, offsetof(D, secs), 0, 86400, "300", 0, NULL, "h", NULL},
+    {NULL, "SIZE", SV_CONF_SIZE, offsetof(D, size), 1 << 20, 1LL << 40, "1M", 0, NULL, "h", NULL},
+    {NULL, "B", SV_CONF_BOOL, offsetof(D, b), 0, 0, "off", 0, NULL, "h", NULL},
+    {NULL, "LVL", SV_CONF_LOGLEVEL, offsetof(D, lvl), 0, 0, "info", 0, NULL, "h", NULL},
+    {NULL, "LISTEN", SV_CONF_LISTEN, offsetof(D, listen), 0, 0, ":9060", 0, NULL, "h", NULL},
+    {NULL, "HOSTPORT", SV_CONF_HOSTPORT, offsetof(D, hostport), 0, 0, NULL, 0, NULL, "h", NULL},
+    {NULL, "METRICS", SV_CONF_LISTEN, offsetof(D, metrics), 0, 0, "off", SV_CONF_F_OFF, NULL, "h",
+     NULL},
     {NULL, "RANGE", SV_CONF_PORT_RANGE, offsetof(D, range), 1024, 65535, "10000-20000", 0, NULL,
-     "h"},
-    {NULL, "PORTS", SV_CONF_PORTS, offsetof(D, ports), 1, 65535, "5060", 0, NULL, "h"},
-    {NULL, "CHOICE", SV_CONF_ENUM, offsetof(D, choice), 0, 0, "auto", 0, "auto|ebpf|pcap", "h"},
-    {NULL, "CUST", SV_CONF_CUSTOMERS, offsetof(D, cust), 0, 0, NULL, SV_CONF_F_SECRET, NULL, "h"},
+     "h", NULL},
+    {NULL, "PORTS", SV_CONF_PORTS, offsetof(D, ports), 1, 65535, "5060", 0, NULL, "h", NULL},
+    {NULL, "CHOICE", SV_CONF_ENUM, offsetof(D, choice), 0, 0, "auto", 0, "auto|ebpf|pcap", "h",
+     NULL},
+    {NULL, "CUST", SV_CONF_CUSTOM, offsetof(D, cust), 0, 0, NULL, SV_CONF_F_SECRET, NULL, "h",
+     &sv_customers_conf_ops},
 };
 #undef D
 #define NDEMO (sizeof(demo_keys) / sizeof(demo_keys[0]))
@@ -669,11 +678,13 @@ static void test_api(void **state)
 		fail_msg("%s", err);
 	assert_string_equal(c.listen.host, "127.0.0.1");
 	assert_int_equal(c.listen.port, 8000);
-	assert_int_equal(c.hmac_max_age, 86400);
+	assert_int_equal(c.hmac_max_age, 3600); /* the guide's default */
 	assert_int_equal(c.ai_provider, SV_AI_NONE);
 	assert_string_equal(c.anthropic_base_url, "https://api.anthropic.com");
-	assert_string_equal(c.sippulse_base_url, "https://api.sippulse.ai/v1");
-	assert_null(c.ai_model);
+	assert_string_equal(c.sippulse_api_url, "https://api.sippulse.ai/v1");
+	assert_string_equal(c.sippulse_model, "glm-4.7");
+	assert_string_equal(c.s3_region, "auto");
+	assert_null(c.anthropic_model);
 	sv_api_conf_release(&c);
 
 	const char *env2[] = {env_c, "SIPVAULT_HMAC_SECRET=k", "ANTHROPIC_API_KEY=ak", NULL};
@@ -685,31 +696,90 @@ static void test_api(void **state)
 	assert_int_equal(sv_api_conf_parse(&c, NULL, 0, NULL, env3, err, sizeof(err)), 0);
 	assert_int_equal(c.ai_provider, SV_AI_SIPPULSE);
 	sv_api_conf_release(&c);
-	const char *j =
-	    "{\"SIPVAULT_AI_PROVIDER\": \"anthropic\", \"SIPVAULT_HMAC_MAX_AGE\": \"7d\"}";
-	assert_int_equal(sv_api_conf_parse(&c, j, strlen(j), "a.conf", env3, err, sizeof(err)), 0);
+	const char *j = "SIPVAULT_AI_PROVIDER=anthropic\nSIPVAULT_HMAC_MAX_AGE=7d\n";
+	assert_int_equal(sv_api_conf_parse(&c, j, strlen(j), "api.env", env3, err, sizeof(err)), 0);
 	assert_int_equal(c.ai_provider, SV_AI_ANTHROPIC);
 	assert_int_equal(c.hmac_max_age, 7 * 86400);
 	sv_api_conf_release(&c);
 
 	const char *env4[] = {env_c, "SIPVAULT_HMAC_SECRET=k", "SIPVAULT_AI_PROVIDER=sippulse",
 	                      NULL};
-	assert_int_equal(sv_api_conf_parse(&c, NULL, 0, "a.conf", env4, err, sizeof(err)),
+	assert_int_equal(sv_api_conf_parse(&c, NULL, 0, "api.env", env4, err, sizeof(err)),
 	                 SV_E_CONFIG);
 	assert_non_null(
 	    strstr(err, "SIPPULSE_API_KEY: required when SIPVAULT_AI_PROVIDER is sippulse"));
 	const char *env5[] = {env_c, NULL};
-	assert_int_equal(sv_api_conf_parse(&c, NULL, 0, "a.conf", env5, err, sizeof(err)),
+	assert_int_equal(sv_api_conf_parse(&c, NULL, 0, "api.env", env5, err, sizeof(err)),
 	                 SV_E_CONFIG);
 	assert_non_null(strstr(err, "SIPVAULT_HMAC_SECRET: required"));
-	const char *j2 = "{\n\"ANTHROPIC_BASE_URL\": \"api.anthropic.com\"}";
-	assert_int_equal(sv_api_conf_parse(&c, j2, strlen(j2), "a.conf", env, err, sizeof(err)),
+	const char *j2 = "# api\nANTHROPIC_BASE_URL=api.anthropic.com\n";
+	assert_int_equal(sv_api_conf_parse(&c, j2, strlen(j2), "api.env", env, err, sizeof(err)),
 	                 SV_E_CONFIG);
-	assert_non_null(strstr(err, "a.conf:2: ANTHROPIC_BASE_URL: must be an http"));
-	const char *j3 = "{\"SIPVAULT_LISTEN_TCP\": \":1\"}"; /* a server key */
-	assert_int_equal(sv_api_conf_parse(&c, j3, strlen(j3), "a.conf", env, err, sizeof(err)),
+	assert_non_null(strstr(err, "api.env:2: ANTHROPIC_BASE_URL: must be an http"));
+	const char *j3 = "SIPVAULT_LISTEN_TCP=:1\n"; /* a server key */
+	assert_int_equal(sv_api_conf_parse(&c, j3, strlen(j3), "api.env", env, err, sizeof(err)),
 	                 SV_E_CONFIG);
-	assert_non_null(strstr(err, "a.conf:1: \"SIPVAULT_LISTEN_TCP\": unknown key"));
+	assert_non_null(strstr(err, "api.env:1: SIPVAULT_LISTEN_TCP: unknown key"));
+	/* An endpoint needs the guide's AWS_* keys. */
+	const char *j4 = "SIPVAULT_S3_ENDPOINT=https://x.r2.cloudflarestorage.com\n"
+	                 "AWS_ACCESS_KEY_ID=a\n";
+	assert_int_equal(sv_api_conf_parse(&c, j4, strlen(j4), "api.env", env, err, sizeof(err)),
+	                 SV_E_CONFIG);
+	assert_non_null(strstr(err, "AWS_SECRET_ACCESS_KEY: required when SIPVAULT_S3_ENDPOINT"));
+}
+
+/* The configuration guide's example api.env, verbatim. */
+static const char *const guide_api_env =
+    "SIPVAULT_S3_ENDPOINT=https://abcdef1234567890.r2.cloudflarestorage.com\n"
+    "SIPVAULT_S3_REGION=auto\n"
+    "SIPVAULT_HMAC_SECRET=YOUR_HMAC_SECRET_HERE\n"
+    "SIPVAULT_HMAC_MAX_AGE=3600\n"
+    "SIPPULSE_API_URL=https://api.sippulse.ai/v1\n"
+    "SIPPULSE_API_KEY=your_sippulse_ai_key\n"
+    "SIPPULSE_AI_MODEL=glm-4.7\n"
+    "ANTHROPIC_API_KEY=your_anthropic_key\n"
+    "AWS_ACCESS_KEY_ID=your_r2_read_access_key\n"
+    "AWS_SECRET_ACCESS_KEY=your_r2_read_secret_key\n";
+
+static void test_api_guide_and_customers(void **state)
+{
+	struct sv_api_conf c;
+	char err[512] = "";
+	const char *env[] = {"SIPVAULT_HMAC_MAX_AGE=60", "SIPPULSE_AI_MODEL=other", NULL};
+	int rc = sv_api_conf_parse(&c, guide_api_env, strlen(guide_api_env), "api.env", env, err,
+	                           sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.hmac_max_age, 60);           /* the environment wins */
+	assert_string_equal(c.sippulse_model, "other"); /* the environment wins */
+	assert_string_equal(c.hmac_secret, "YOUR_HMAC_SECRET_HERE");
+	assert_string_equal(c.s3_access_key, "your_r2_read_access_key");
+	assert_string_equal(c.s3_secret_key, "your_r2_read_secret_key");
+	assert_string_equal(c.s3_endpoint, "https://abcdef1234567890.r2.cloudflarestorage.com");
+	assert_int_equal(c.ai_provider, SV_AI_SIPPULSE);
+	assert_null(c.customers); /* not in the guide's api.env */
+
+	/* Customers from the server's env file; its other keys are not looked at. */
+	const char *srv = "SIPVAULT_LISTEN_TCP=:9060\n"
+	                  "SIPVAULT_CUSTOMERS=[{\"id\":\"acme\",\"token\":\"securetoken123\","
+	                  "\"bucket\":\"sipvault-acme-us\"}]\n";
+	assert_int_equal(sv_api_conf_server_env(&c, srv, strlen(srv), "s.env", err, sizeof(err)),
+	                 0);
+	assert_string_equal(c.customers->v[0].bucket, "sipvault-acme-us");
+	assert_int_equal(sv_api_conf_server_env(&c, NULL, 0, "s.env", err, sizeof(err)), 0);
+	sv_api_conf_release(&c);
+
+	assert_int_equal(sv_api_conf_parse(&c, guide_api_env, strlen(guide_api_env), "api.env",
+	                                   NULL, err, sizeof(err)),
+	                 0);
+	assert_int_equal(sv_api_conf_server_env(&c, NULL, 0, "s.env", err, sizeof(err)),
+	                 SV_E_CONFIG);
+	assert_non_null(strstr(err, "SIPVAULT_CUSTOMERS: required"));
+	const char *srv2 = "SIPVAULT_LOG_LEVEL=info\n\nSIPVAULT_CUSTOMERS=[]\n";
+	assert_int_equal(sv_api_conf_server_env(&c, srv2, strlen(srv2), "s.env", err, sizeof(err)),
+	                 SV_E_CONFIG);
+	assert_non_null(strstr(err, "s.env:3: SIPVAULT_CUSTOMERS: at least one"));
+	sv_api_conf_release(&c);
 }
 
 /* ---------------------------------------------------------------- agent */
@@ -918,16 +988,16 @@ static void test_default_iface(void **state)
 static void test_retention_ok(void **state)
 {
 	const char *y = "# retention\n"
-	                "defaults:\n"
-	                "  sip: 90\n"
-	                "  rtcp: 90\n"
-	                "  quality: 365\n"
-	                "  logs: 30\n"
+	                "default:\n"
+	                "  sip_pcap_days: 90\n"
+	                "  rtcp_raw_days: 90\n"
+	                "  quality_json_days: 365\n"
+	                "  log_chunks_days: 30\n"
 	                "customers:\n"
 	                "  acme:\n"
-	                "    sip: 30\n"
-	                "    logs: forever\n"
-	                "  beta: {quality: 7}\n"
+	                "    sip_pcap_days: 30\n"
+	                "    log_chunks_days: forever\n"
+	                "  beta: {quality_json_days: 7}\n"
 	                "  gamma:\n";
 	struct sv_retention_conf c;
 	char err[512] = "";
@@ -944,6 +1014,7 @@ static void test_retention_ok(void **state)
 	assert_int_equal(c.n_customers, 3);
 	assert_int_equal(c.customers[1].line, 11);
 	assert_string_equal(sv_ret_type_name(SV_RET_QUALITY), "quality");
+	assert_string_equal(sv_ret_type_key(SV_RET_QUALITY), "quality_json_days");
 
 	struct sv_customers *cs = load_good(); /* acme, beta.co_2, all, nohep */
 	assert_int_equal(sv_retention_conf_check(&c, cs, err, sizeof(err)), SV_E_CONFIG);
@@ -951,15 +1022,65 @@ static void test_retention_ok(void **state)
 	sv_customers_free(cs);
 	sv_retention_conf_release(&c);
 
-	/* Empty file and types left out: keep everything. */
+	/* Empty file and keys left out: the guide's defaults 7, 7, 30, 14. */
 	rc = sv_retention_conf_parse(&c, "", 0, "r.yml", err, sizeof(err));
 	assert_int_equal(rc, 0);
-	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_SIP), SV_RET_FOREVER);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_SIP), 7);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_RTCP), 7);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_QUALITY), 30);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_LOGS), 14);
 	sv_retention_conf_release(&c);
-	rc = sv_retention_conf_parse(&c, "defaults:\n  logs: 1\n", 20, "r.yml", err, sizeof(err));
+	const char *y2 = "default:\n  log_chunks_days: 1\n";
+	rc = sv_retention_conf_parse(&c, y2, strlen(y2), "r.yml", err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_LOGS), 1);
-	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_SIP), SV_RET_FOREVER);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_SIP), 7);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_QUALITY), 30);
+	sv_retention_conf_release(&c);
+	const char *y3 = "default:\ncustomers:\n  acme:\n    rtcp_raw_days: 3\n";
+	rc = sv_retention_conf_parse(&c, y3, strlen(y3), "r.yml", err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_RTCP), 3);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_LOGS), 14);
+	sv_retention_conf_release(&c);
+}
+
+/* The configuration guide's retention.yml, verbatim. */
+static const char *const guide_retention =
+    "# /etc/sipvault/retention.yml\n"
+    "# Run nightly via cron: 0 3 * * * /usr/local/bin/sipvault-retention\n"
+    "\n"
+    "default:\n"
+    "  sip_pcap_days: 7\n"
+    "  rtcp_raw_days: 7\n"
+    "  quality_json_days: 30\n"
+    "  log_chunks_days: 14\n"
+    "\n"
+    "customers:\n"
+    "  # Per-customer overrides using the customer ID as key\n"
+    "  acme:\n"
+    "    sip_pcap_days: 30\n"
+    "    rtcp_raw_days: 30\n"
+    "    quality_json_days: 365\n"
+    "    log_chunks_days: 90\n";
+
+static void test_retention_guide(void **state)
+{
+	struct sv_retention_conf c;
+	char err[512] = "";
+	int rc = sv_retention_conf_parse(&c, guide_retention, strlen(guide_retention), "r.yml", err,
+	                                 sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(sv_retention_days(&c, "other", SV_RET_SIP), 7);
+	assert_int_equal(sv_retention_days(&c, "other", SV_RET_RTCP), 7);
+	assert_int_equal(sv_retention_days(&c, "other", SV_RET_QUALITY), 30);
+	assert_int_equal(sv_retention_days(&c, "other", SV_RET_LOGS), 14);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_SIP), 30);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_RTCP), 30);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_QUALITY), 365);
+	assert_int_equal(sv_retention_days(&c, "acme", SV_RET_LOGS), 90);
+	assert_int_equal(c.customers[0].line, 12);
 	sv_retention_conf_release(&c);
 }
 
@@ -978,30 +1099,41 @@ static void ret_bad(const char *y, const char *expect)
 
 static void test_retention_errors(void **state)
 {
-	ret_bad("defaults:\n  sip: 90\n  rtcp: 0\n", "retention.yml:3: defaults: rtcp: must be "
-	                                             "1..36500 days or \"forever\", got \"0\"");
-	ret_bad("defaults:\n  sip: 90\n  video: 3\n",
-	        "retention.yml:3: defaults: \"video\": unknown data type");
-	ret_bad("defaults:\n  sip: 9\nkeep: 1\n", "retention.yml:3: \"keep\": unknown key");
-	ret_bad("defaults:\n  sip: 9\n  sip: 10\n",
-	        "retention.yml:3: defaults: sip: duplicate key");
-	ret_bad("defaults:\n  sip: [1, 2]\n", "retention.yml:2: defaults: sip: must be 1..36500");
-	ret_bad("defaults:\n  sip: 36501\n", "retention.yml:2:");
-	ret_bad("defaults:\n  sip: 9.5\n", "retention.yml:2:");
-	ret_bad("defaults: 90\n", "retention.yml:1: defaults: must be a mapping");
+	ret_bad("default:\n  sip_pcap_days: 90\n  rtcp_raw_days: 0\n",
+	        "retention.yml:3: default: rtcp_raw_days: must be 1..36500 days or \"forever\", "
+	        "got \"0\"");
+	ret_bad("default:\n  sip_pcap_days: 90\n  video: 3\n",
+	        "retention.yml:3: default: \"video\": unknown key");
+	ret_bad("default:\n  sip_pcap_days: 9\nkeep: 1\n",
+	        "retention.yml:3: \"keep\": unknown key");
+	ret_bad("defaults:\n  sip: 9\n", "retention.yml:1: \"defaults\": unknown key (expected "
+	                                 "default, customers)");
+	ret_bad("default:\n  sip_pcap_days: 9\n  sip_pcap_days: 10\n",
+	        "retention.yml:3: default: sip_pcap_days: duplicate key");
+	ret_bad("default:\n  sip_pcap_days: [1, 2]\n",
+	        "retention.yml:2: default: sip_pcap_days: must be a value or a mapping");
+	ret_bad("default:\n  sip_pcap_days: 36501\n", "retention.yml:2:");
+	ret_bad("default:\n  sip_pcap_days: 9.5\n", "retention.yml:2:");
+	ret_bad("default:\n  sip_pcap_days: {a: 1}\n",
+	        "retention.yml:2: default: sip_pcap_days: must be 1..36500 days or \"forever\", "
+	        "got a mapping");
+	ret_bad("default: 90\n", "retention.yml:1: default: must be a mapping");
 	ret_bad("- sip\n", "retention.yml:1: the file must be a mapping");
-	ret_bad("defaults:\n  sip: 9\n customers: {\n", "retention.yml:3: YAML syntax error");
-	ret_bad("defaults: {sip: 1\n", "YAML syntax error");
-	ret_bad("customers:\n  acme:\n    sip: 1\n  \"a/b\":\n    sip: 2\n",
+	ret_bad("7\n", "retention.yml:1: the file must be a mapping");
+	ret_bad("default:\n  sip_pcap_days: 9\n customers: {\n",
+	        "retention.yml:3: YAML syntax error");
+	ret_bad("default: {sip_pcap_days: 1\n", "YAML syntax error");
+	ret_bad("customers:\n  acme:\n    sip_pcap_days: 1\n  \"a/b\":\n    sip_pcap_days: 2\n",
 	        "retention.yml:4: customers: \"a/b\": not a customer id");
-	ret_bad("customers:\n  acme:\n    sip: 1\n    logs: never\n",
-	        "retention.yml:4: customers: acme: logs: must be");
+	ret_bad("customers:\n  acme:\n    sip_pcap_days: 1\n    log_chunks_days: never\n",
+	        "retention.yml:4: customers: acme: log_chunks_days: must be");
 	ret_bad("customers:\n  acme: 5\n", "retention.yml:2: customers: acme: must be a mapping");
-	ret_bad("customers: [a]\n", "retention.yml:1: customers: must be a mapping");
+	ret_bad("customers: [a]\n", "retention.yml:1: customers: must be a value or a mapping");
+	ret_bad("customers: 5\n", "retention.yml:1: customers: must be a mapping");
 	ret_bad("customers:\n  acme: {}\n  acme: {}\n",
 	        "retention.yml:3: customers: acme: duplicate");
 	ret_bad("? [a]\n: 1\n", "keys must be plain names");
-	ret_bad("defaults: {}\n---\ndefaults: {}\n", "retention.yml:3: only one YAML document");
+	ret_bad("default: {}\n---\ndefault: {}\n", "retention.yml:3: only one YAML document");
 }
 
 /* ---------------------------------------------------------------- env file */
@@ -1116,10 +1248,12 @@ int main(void)
 	    cmocka_unit_test(test_server_file_errors),
 	    cmocka_unit_test(test_server_load_files),
 	    cmocka_unit_test(test_api),
+	    cmocka_unit_test(test_api_guide_and_customers),
 	    cmocka_unit_test(test_agent_ok),
 	    cmocka_unit_test(test_agent_errors),
 	    cmocka_unit_test(test_default_iface),
 	    cmocka_unit_test(test_retention_ok),
+	    cmocka_unit_test(test_retention_guide),
 	    cmocka_unit_test(test_retention_errors),
 	    cmocka_unit_test(test_envfile),
 	    cmocka_unit_test(test_server_envfile),

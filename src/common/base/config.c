@@ -1,5 +1,9 @@
+/*
+ * config.c - the directive-table machinery and the configuration readers
+ * (env + JSON, env file, INI, YAML) shared by the four programs. The tables
+ * themselves live with their programs (src/PROGRAM/PROGRAM_conf.c).
+ */
 #include "base/config.h"
-#include "store/objstore.h"
 
 #include "base/buf.h"
 #include "base/errors.h"
@@ -10,9 +14,6 @@
 #include <ini.h>
 #include <jansson.h>
 #include <limits.h>
-#include <net/if.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,7 @@
 
 /* ------------------------------------------------------------ small helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void sv_conf_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (err == NULL || errlen == 0)
@@ -40,7 +38,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 			*p = ' ';
 }
 
-static void wipe_free(char *s)
+void sv_conf_free_secret(char *s)
 {
 	if (s == NULL)
 		return;
@@ -48,8 +46,7 @@ static void wipe_free(char *s)
 	free(s);
 }
 
-/* Writes a quoted, escaped, shortened copy of s for error messages. */
-static void quote(const char *s, char *out, size_t len)
+void sv_conf_quote(const char *s, char *out, size_t len)
 {
 	size_t o = 0, i;
 	if (len < 8) {
@@ -79,7 +76,7 @@ static void quote(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static bool has_ctl(const char *s)
+bool sv_conf_has_ctl(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -87,7 +84,7 @@ static bool has_ctl(const char *s)
 	return false;
 }
 
-static const char *env_get(const char *const *env, const char *name)
+const char *sv_conf_getenv(const char *const *env, const char *name)
 {
 	size_t n = strlen(name);
 	if (env == NULL)
@@ -98,8 +95,7 @@ static const char *env_get(const char *const *env, const char *name)
 	return NULL;
 }
 
-/* Strict decimal parse of the whole string; 0 or -EINVAL / -ERANGE. */
-static int parse_ll(const char *s, long long *out)
+int sv_conf_parse_ll(const char *s, long long *out)
 {
 	char *end;
 	long long v;
@@ -131,7 +127,7 @@ static int parse_scaled(const char *s, const char *units, const long long *mults
 		m = mults[u - units];
 		num[--n] = '\0';
 	}
-	int rc = parse_ll(num, &v);
+	int rc = sv_conf_parse_ll(num, &v);
 	if (rc != 0)
 		return rc;
 	if (v < 0)
@@ -211,7 +207,7 @@ static int parse_addr(const char *s, bool need_host, struct sv_conf_addr *a, con
 		*why = "a host is required (host:port)";
 		return -EINVAL;
 	}
-	if (parse_ll(colon + 1, &port) != 0 || port < 1 || port > 65535) {
+	if (sv_conf_parse_ll(colon + 1, &port) != 0 || port < 1 || port > 65535) {
 		*why = "port must be 1..65535";
 		return -EINVAL;
 	}
@@ -285,8 +281,8 @@ const char *sv_conf_type_name(enum sv_conf_type t)
 		return "size";
 	case SV_CONF_ENUM:
 		return "choice";
-	case SV_CONF_CUSTOMERS:
-		return "customers JSON";
+	case SV_CONF_CUSTOM:
+		return "value";
 	}
 	return "?";
 }
@@ -307,7 +303,7 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 	if (k->flags & SV_CONF_F_SECRET)
 		snprintf(got, sizeof(got), "(secret value not shown)");
 	else
-		quote(text, got, sizeof(got));
+		sv_conf_quote(text, got, sizeof(got));
 
 	switch (k->type) {
 	case SV_CONF_STRING:
@@ -315,32 +311,33 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 	case SV_CONF_URL: {
 		char **f = FIELD(base, k, char *);
 		char *dup = NULL;
-		if (has_ctl(text)) {
-			set_err(why, whylen, "must not contain control characters, got %s", got);
+		if (sv_conf_has_ctl(text)) {
+			sv_conf_err(why, whylen, "must not contain control characters, got %s",
+			            got);
 			return SV_E_CONFIG;
 		}
 		if (k->type == SV_CONF_PATH && strlen(text) >= PATH_MAX) {
-			set_err(why, whylen, "path longer than %d bytes", PATH_MAX - 1);
+			sv_conf_err(why, whylen, "path longer than %d bytes", PATH_MAX - 1);
 			return SV_E_CONFIG;
 		}
 		if (k->type == SV_CONF_URL && *text != '\0' && !valid_url(text)) {
-			set_err(why, whylen,
-			        "must be an http:// or https:// URL with a host, got %s", got);
+			sv_conf_err(why, whylen,
+			            "must be an http:// or https:// URL with a host, got %s", got);
 			return SV_E_CONFIG;
 		}
 		if (*text != '\0' && (dup = strdup(text)) == NULL)
 			return -ENOMEM;
 		if (k->flags & SV_CONF_F_SECRET)
-			wipe_free(*f);
+			sv_conf_free_secret(*f);
 		else
 			free(*f);
 		*f = dup;
 		return 0;
 	}
 	case SV_CONF_INT:
-		rc = parse_ll(text, &v);
+		rc = sv_conf_parse_ll(text, &v);
 		if (rc != 0 || v < k->min || v > k->max) {
-			set_err(why, whylen, "must be %lld..%lld, got %s", k->min, k->max, got);
+			sv_conf_err(why, whylen, "must be %lld..%lld, got %s", k->min, k->max, got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, long long) = v;
@@ -349,9 +346,10 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 		static const long long mult[] = {1, 60, 3600, 86400};
 		rc = parse_scaled(text, "smhd", mult, &v);
 		if (rc != 0 || v < k->min || v > k->max) {
-			set_err(why, whylen,
-			        "must be %lld..%lld seconds (suffix s, m, h or d allowed), got %s",
-			        k->min, k->max, got);
+			sv_conf_err(
+			    why, whylen,
+			    "must be %lld..%lld seconds (suffix s, m, h or d allowed), got %s",
+			    k->min, k->max, got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, long long) = v;
@@ -361,9 +359,10 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 		static const long long mult[] = {1LL << 10, 1LL << 20, 1LL << 30, 1LL << 40};
 		rc = parse_scaled(text, "kmgt", mult, &v);
 		if (rc != 0 || v < k->min || v > k->max) {
-			set_err(why, whylen,
-			        "must be %lld..%lld bytes (suffix K, M, G or T allowed), got %s",
-			        k->min, k->max, got);
+			sv_conf_err(
+			    why, whylen,
+			    "must be %lld..%lld bytes (suffix K, M, G or T allowed), got %s",
+			    k->min, k->max, got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, long long) = v;
@@ -382,13 +381,13 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 				return 0;
 			}
 		}
-		set_err(why, whylen, "must be on/off, true/false, yes/no or 1/0, got %s", got);
+		sv_conf_err(why, whylen, "must be on/off, true/false, yes/no or 1/0, got %s", got);
 		return SV_E_CONFIG;
 	}
 	case SV_CONF_LOGLEVEL: {
 		enum sv_log_level l;
 		if (sv_log_level_parse(text, &l) != 0) {
-			set_err(why, whylen, "must be debug, info, warn or error, got %s", got);
+			sv_conf_err(why, whylen, "must be debug, info, warn or error, got %s", got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, enum sv_log_level) = l;
@@ -403,7 +402,7 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			return 0;
 		}
 		if (parse_addr(text, k->type == SV_CONF_HOSTPORT, &a, &reason) != 0) {
-			set_err(why, whylen, "%s, got %s", reason, got);
+			sv_conf_err(why, whylen, "%s, got %s", reason, got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, struct sv_conf_addr) = a;
@@ -418,7 +417,7 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			goto bad_range;
 		memcpy(lo, text, n);
 		lo[n] = '\0';
-		if (parse_ll(lo, &a) != 0 || parse_ll(dash + 1, &b) != 0)
+		if (sv_conf_parse_ll(lo, &a) != 0 || sv_conf_parse_ll(dash + 1, &b) != 0)
 			goto bad_range;
 		if (a < k->min || b > k->max || a > b)
 			goto bad_range;
@@ -426,8 +425,8 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 		FIELD(base, k, struct sv_conf_port_range)->hi = (uint16_t)b;
 		return 0;
 	bad_range:
-		set_err(why, whylen, "must be LO-HI with %lld <= LO <= HI <= %lld, got %s", k->min,
-		        k->max, got);
+		sv_conf_err(why, whylen, "must be LO-HI with %lld <= LO <= HI <= %lld, got %s",
+		            k->min, k->max, got);
 		return SV_E_CONFIG;
 	}
 	case SV_CONF_PORTS: {
@@ -444,9 +443,9 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 				memcpy(one, p, n);
 				one[n] = '\0';
 			}
-			if (n == 0 || n >= sizeof(one) || parse_ll(one, &v) != 0 || v < k->min ||
-			    v > k->max) {
-				set_err(
+			if (n == 0 || n >= sizeof(one) || sv_conf_parse_ll(one, &v) != 0 ||
+			    v < k->min || v > k->max) {
+				sv_conf_err(
 				    why, whylen,
 				    "must be a comma-separated list of ports %lld..%lld, got %s",
 				    k->min, k->max, got);
@@ -454,14 +453,14 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			}
 			for (size_t i = 0; i < ps.n; i++) {
 				if (ps.port[i] == v) {
-					set_err(why, whylen, "port %lld listed twice in %s", v,
-					        got);
+					sv_conf_err(why, whylen, "port %lld listed twice in %s", v,
+					            got);
 					return SV_E_CONFIG;
 				}
 			}
 			if (ps.n == SV_CONF_MAX_PORTS) {
-				set_err(why, whylen, "at most %d ports, got %s", SV_CONF_MAX_PORTS,
-				        got);
+				sv_conf_err(why, whylen, "at most %d ports, got %s",
+				            SV_CONF_MAX_PORTS, got);
 				return SV_E_CONFIG;
 			}
 			ps.port[ps.n++] = (uint16_t)v;
@@ -471,7 +470,7 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 			if (*p == '\0')
 				break;
 			if (*p != ',') {
-				set_err(
+				sv_conf_err(
 				    why, whylen,
 				    "must be a comma-separated list of ports %lld..%lld, got %s",
 				    k->min, k->max, got);
@@ -485,31 +484,33 @@ static int set_value(const struct sv_conf_key *k, void *base, const char *text, 
 	case SV_CONF_ENUM: {
 		int idx = enum_index(k->choices, text);
 		if (idx < 0) {
-			set_err(why, whylen, "must be one of %s, got %s", k->choices, got);
+			sv_conf_err(why, whylen, "must be one of %s, got %s", k->choices, got);
 			return SV_E_CONFIG;
 		}
 		*FIELD(base, k, int) = idx;
 		return 0;
 	}
-	case SV_CONF_CUSTOMERS: {
-		struct sv_customers *cs = NULL;
-		struct sv_customers **f = FIELD(base, k, struct sv_customers *);
-		rc = sv_customers_parse(text, strlen(text), &cs, why, whylen);
+	case SV_CONF_CUSTOM: {
+		void *nv = NULL;
+		void **f = FIELD(base, k, void *);
+		if (k->ops == NULL)
+			break;
+		rc = k->ops->parse(text, strlen(text), &nv, why, whylen);
 		if (rc != 0)
 			return rc;
-		sv_customers_free(*f);
-		*f = cs;
+		k->ops->free(*f);
+		*f = nv;
 		return 0;
 	}
 	}
-	set_err(why, whylen, "unknown key type");
+	sv_conf_err(why, whylen, "unknown key type");
 	return SV_E_CONFIG;
 }
 
 int sv_conf_set(const struct sv_conf_key *k, void *base, const char *text, char *why, size_t whylen)
 {
 	if (k == NULL || base == NULL || text == NULL) {
-		set_err(why, whylen, "missing value");
+		sv_conf_err(why, whylen, "missing value");
 		return SV_E_CONFIG;
 	}
 	return set_value(k, base, text, why, whylen);
@@ -524,13 +525,13 @@ void sv_conf_release_fields(const struct sv_conf_key *keys, size_t n, void *base
 		if (is_string_type(k->type)) {
 			char **f = FIELD(base, k, char *);
 			if (k->flags & SV_CONF_F_SECRET)
-				wipe_free(*f);
+				sv_conf_free_secret(*f);
 			else
 				free(*f);
 			*f = NULL;
-		} else if (k->type == SV_CONF_CUSTOMERS) {
-			struct sv_customers **f = FIELD(base, k, struct sv_customers *);
-			sv_customers_free(*f);
+		} else if (k->type == SV_CONF_CUSTOM && k->ops != NULL) {
+			void **f = FIELD(base, k, void *);
+			k->ops->free(*f);
 			*f = NULL;
 		}
 	}
@@ -587,6 +588,10 @@ void sv_conf_print_help(FILE *f, const struct sv_conf_key *keys, size_t n)
 		case SV_CONF_ENUM:
 			snprintf(kind, sizeof(kind), "%s", k->choices);
 			break;
+		case SV_CONF_CUSTOM:
+			snprintf(kind, sizeof(kind), "%s",
+			         k->ops != NULL ? k->ops->type_name : "value");
+			break;
 		default:
 			snprintf(kind, sizeof(kind), "%s", sv_conf_type_name(k->type));
 			break;
@@ -611,281 +616,6 @@ void sv_conf_addr_format(const struct sv_conf_addr *a, char *out, size_t len)
 		snprintf(out, len, "[%s]:%u", a->host, a->port);
 	else
 		snprintf(out, len, "%s:%u", a->host, a->port);
-}
-
-/* ---------------------------------------------------------------- customers */
-
-static bool valid_id(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-		return false;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
-			return false;
-	return true;
-}
-
-static void customer_clear(struct sv_customer *c)
-{
-	free(c->id);
-	wipe_free(c->token);
-	free(c->bucket);
-	free(c->hep_sources);
-	explicit_bzero(c, sizeof(*c));
-}
-
-void sv_customers_free(struct sv_customers *cs)
-{
-	if (cs == NULL)
-		return;
-	for (size_t i = 0; i < cs->n; i++)
-		customer_clear(&cs->v[i]);
-	free(cs->v);
-	free(cs);
-}
-
-static int customer_from_json(json_t *o, size_t idx, struct sv_customer *c, char *err,
-                              size_t errlen)
-{
-	const char *key;
-	json_t *v;
-	char who[160], q[96];
-
-	snprintf(who, sizeof(who), "customers[%zu]", idx);
-	if (!json_is_object(o)) {
-		set_err(err, errlen, "%s: must be a JSON object", who);
-		return SV_E_CONFIG;
-	}
-	v = json_object_get(o, "id");
-	if (json_is_string(v)) {
-		quote(json_string_value(v), q, sizeof(q));
-		snprintf(who, sizeof(who), "customers[%zu] (id %s)", idx, q);
-	}
-	json_object_foreach(o, key, v)
-	{
-		if (strcmp(key, "id") != 0 && strcmp(key, "token") != 0 &&
-		    strcmp(key, "bucket") != 0 && strcmp(key, "hep_sources") != 0) {
-			quote(key, q, sizeof(q));
-			set_err(err, errlen,
-			        "%s: unknown field %s (expected id, token, bucket, hep_sources)",
-			        who, q);
-			return SV_E_CONFIG;
-		}
-	}
-	static const char *const req[] = {"id", "token", "bucket"};
-	const char *val[3];
-	for (size_t i = 0; i < 3; i++) {
-		v = json_object_get(o, req[i]);
-		if (v == NULL) {
-			set_err(err, errlen, "%s: %s: missing", who, req[i]);
-			return SV_E_CONFIG;
-		}
-		if (!json_is_string(v) || json_string_length(v) != strlen(json_string_value(v))) {
-			set_err(err, errlen, "%s: %s: must be a string", who, req[i]);
-			return SV_E_CONFIG;
-		}
-		val[i] = json_string_value(v);
-	}
-	quote(val[0], q, sizeof(q));
-	if (!valid_id(val[0])) {
-		set_err(err, errlen,
-		        "%s: id: must be 1..64 characters of A-Z a-z 0-9 . _ - (not \".\" or "
-		        "\"..\"), got %s",
-		        who, q);
-		return SV_E_CONFIG;
-	}
-	if (val[1][0] == '\0' || has_ctl(val[1])) {
-		set_err(err, errlen, "%s: token: must be non-empty, without control characters",
-		        who);
-		return SV_E_CONFIG;
-	}
-	quote(val[2], q, sizeof(q));
-	if (!sv_objstore_bucket_ok(val[2])) {
-		set_err(err, errlen,
-		        "%s: bucket: not a valid S3 bucket name (3..63 of a-z 0-9 . -, starting "
-		        "and ending with a letter or digit), got %s",
-		        who, q);
-		return SV_E_CONFIG;
-	}
-	c->id = strdup(val[0]);
-	c->token = strdup(val[1]);
-	c->bucket = strdup(val[2]);
-	if (c->id == NULL || c->token == NULL || c->bucket == NULL)
-		return -ENOMEM;
-	SHA256((const unsigned char *)c->token, strlen(c->token), c->token_sha256);
-
-	v = json_object_get(o, "hep_sources");
-	if (v != NULL && !json_is_null(v)) {
-		size_t i;
-		json_t *e;
-		if (!json_is_array(v)) {
-			set_err(err, errlen, "%s: hep_sources: must be an array of CIDR strings",
-			        who);
-			return SV_E_CONFIG;
-		}
-		if (json_array_size(v) > 0) {
-			c->hep_sources = calloc(json_array_size(v), sizeof(*c->hep_sources));
-			if (c->hep_sources == NULL)
-				return -ENOMEM;
-		}
-		json_array_foreach(v, i, e)
-		{
-			if (!json_is_string(e) ||
-			    sv_cidr_parse(json_string_value(e), &c->hep_sources[i]) != 0) {
-				if (json_is_string(e))
-					quote(json_string_value(e), q, sizeof(q));
-				else
-					snprintf(q, sizeof(q), "a non-string");
-				set_err(err, errlen,
-				        "%s: hep_sources[%zu]: not a CIDR such as 10.0.0.0/8 or "
-				        "2001:db8::/32 (host bits must be zero), got %s",
-				        who, i, q);
-				return SV_E_CONFIG;
-			}
-			c->n_hep_sources++;
-		}
-	}
-	return 0;
-}
-
-static int customers_from_json(json_t *arr, struct sv_customers **out, char *err, size_t errlen)
-{
-	struct sv_customers *cs;
-	size_t i, j;
-	json_t *o;
-	int rc = 0;
-
-	*out = NULL;
-	if (!json_is_array(arr)) {
-		set_err(err, errlen, "must be a JSON array of customer objects");
-		return SV_E_CONFIG;
-	}
-	if (json_array_size(arr) == 0) {
-		set_err(err, errlen, "at least one customer is required");
-		return SV_E_CONFIG;
-	}
-	cs = calloc(1, sizeof(*cs));
-	if (cs == NULL)
-		return -ENOMEM;
-	cs->v = calloc(json_array_size(arr), sizeof(*cs->v));
-	if (cs->v == NULL) {
-		free(cs);
-		return -ENOMEM;
-	}
-	json_array_foreach(arr, i, o)
-	{
-		cs->n = i + 1;
-		if ((rc = customer_from_json(o, i, &cs->v[i], err, errlen)) != 0)
-			goto out;
-		for (j = 0; j < i; j++) {
-			char q[96];
-			quote(cs->v[i].id, q, sizeof(q));
-			if (strcmp(cs->v[j].id, cs->v[i].id) == 0) {
-				set_err(err, errlen,
-				        "customers[%zu] (id %s): id: duplicate of customers[%zu]",
-				        i, q, j);
-				rc = SV_E_CONFIG;
-				goto out;
-			}
-			if (CRYPTO_memcmp(cs->v[j].token_sha256, cs->v[i].token_sha256, 32) == 0) {
-				set_err(
-				    err, errlen,
-				    "customers[%zu] (id %s): token: same token as customers[%zu]; "
-				    "every customer needs its own",
-				    i, q, j);
-				rc = SV_E_CONFIG;
-				goto out;
-			}
-		}
-	}
-	*out = cs;
-	cs = NULL; /* transferred */
-out:
-	if (rc == -ENOMEM)
-		set_err(err, errlen, "out of memory");
-	sv_customers_free(cs);
-	return rc;
-}
-
-int sv_customers_parse(const char *json, size_t len, struct sv_customers **out, char *err,
-                       size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root;
-	int rc;
-
-	*out = NULL;
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		set_err(err, errlen, "not valid JSON (column %d: %s)", jerr.column, jerr.text);
-		return SV_E_CONFIG;
-	}
-	rc = customers_from_json(root, out, err, errlen);
-	json_decref(root);
-	return rc;
-}
-
-const struct sv_customer *sv_customers_find_by_id(const struct sv_customers *cs, const char *id)
-{
-	if (cs == NULL || id == NULL)
-		return NULL;
-	for (size_t i = 0; i < cs->n; i++)
-		if (strcmp(cs->v[i].id, id) == 0)
-			return &cs->v[i];
-	return NULL;
-}
-
-const struct sv_customer *sv_customers_find_by_token(const struct sv_customers *cs,
-                                                     const char *token, size_t len)
-{
-	uint8_t d[32];
-	const struct sv_customer *found = NULL;
-
-	if (cs == NULL || token == NULL)
-		return NULL;
-	SHA256((const unsigned char *)token, len, d);
-	/* Visit every customer whatever matched; tokens are unique. */
-	for (size_t i = 0; i < cs->n; i++) {
-		int diff = CRYPTO_memcmp(d, cs->v[i].token_sha256, sizeof(d));
-		if (diff == 0)
-			found = &cs->v[i];
-	}
-	explicit_bzero(d, sizeof(d));
-	return found;
-}
-
-bool sv_customer_token_ok(const struct sv_customer *c, const char *token, size_t len)
-{
-	uint8_t d[32];
-	bool ok;
-	if (c == NULL || token == NULL)
-		return false;
-	SHA256((const unsigned char *)token, len, d);
-	ok = CRYPTO_memcmp(d, c->token_sha256, sizeof(d)) == 0;
-	explicit_bzero(d, sizeof(d));
-	return ok;
-}
-
-const struct sv_customer *sv_customers_find_by_addr(const struct sv_customers *cs, int family,
-                                                    const void *addr)
-{
-	const struct sv_customer *best = NULL;
-	int best_prefix = -1;
-	if (cs == NULL || addr == NULL)
-		return NULL;
-	for (size_t i = 0; i < cs->n; i++) {
-		for (size_t j = 0; j < cs->v[i].n_hep_sources; j++) {
-			const struct sv_cidr *c = &cs->v[i].hep_sources[j];
-			/* Compare v4 prefixes inside the v6 space so /8 v4 ranks as /104. */
-			int rank = (int)c->prefix + (c->family == AF_INET ? 96 : 0);
-			if (rank > best_prefix && sv_cidr_contains(c, family, addr)) {
-				best = &cs->v[i];
-				best_prefix = rank;
-			}
-		}
-	}
-	return best;
 }
 
 /* ------------------------------------------------ env + file (JSON or env) */
@@ -955,7 +685,7 @@ static char *json_text(const struct sv_conf_key *k, json_t *v, char *why, size_t
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		if (json_string_length(v) != strlen(json_string_value(v))) {
-			set_err(why, whylen, "must not contain NUL characters");
+			sv_conf_err(why, whylen, "must not contain NUL characters");
 			return NULL;
 		}
 		return strdup(json_string_value(v));
@@ -970,14 +700,16 @@ static char *json_text(const struct sv_conf_key *k, json_t *v, char *why, size_t
 	case JSON_FALSE:
 		return strdup("false");
 	case JSON_ARRAY:
-		if (k->type == SV_CONF_CUSTOMERS)
+		if (k->type == SV_CONF_CUSTOM && k->ops != NULL && k->ops->json_array)
 			return json_dumps(v, JSON_COMPACT);
 		break;
 	default:
 		break;
 	}
-	set_err(why, whylen, "must be a string%s",
-	        k->type == SV_CONF_CUSTOMERS ? " or an array" : ", number or boolean");
+	sv_conf_err(why, whylen, "must be a string%s",
+	            k->type == SV_CONF_CUSTOM && k->ops != NULL && k->ops->json_array
+	                ? " or an array"
+	                : ", number or boolean");
 	return NULL;
 }
 
@@ -985,8 +717,8 @@ static bool field_is_set(const struct sv_conf_key *k, void *base)
 {
 	if (is_string_type(k->type))
 		return *FIELD(base, k, char *) != NULL;
-	if (k->type == SV_CONF_CUSTOMERS)
-		return *FIELD(base, k, struct sv_customers *) != NULL;
+	if (k->type == SV_CONF_CUSTOM)
+		return *FIELD(base, k, void *) != NULL;
 	return true;
 }
 
@@ -997,7 +729,7 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 	int rc;
 
 	if ((rc = sv_conf_defaults(keys, n, base)) != 0) {
-		set_err(err, errlen, "out of memory");
+		sv_conf_err(err, errlen, "out of memory");
 		return rc;
 	}
 	/* Unknown keys in the file first: they are usually typos of a key below. */
@@ -1008,9 +740,9 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 		{
 			if (sv_conf_find(keys, n, NULL, key) == NULL) {
 				char q[96];
-				quote(key, q, sizeof(q));
+				sv_conf_quote(key, q, sizeof(q));
 				src_where(s, key, where, sizeof(where));
-				set_err(err, errlen, "%s: %s: unknown key", where, q);
+				sv_conf_err(err, errlen, "%s: %s: unknown key", where, q);
 				return SV_E_CONFIG;
 			}
 		}
@@ -1018,19 +750,20 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 	if (s->ef != NULL) {
 		for (size_t i = 0; i < s->ef->n; i++) {
 			if (sv_conf_find(keys, n, NULL, s->ef->v[i].key) == NULL) {
-				set_err(err, errlen, "%s:%d: %s: unknown key", s->fname,
-				        s->ef->v[i].line, s->ef->v[i].key);
+				sv_conf_err(err, errlen, "%s:%d: %s: unknown key", s->fname,
+				            s->ef->v[i].line, s->ef->v[i].key);
 				return SV_E_CONFIG;
 			}
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct sv_conf_key *k = &keys[i];
-		const char *v = env_get(env, k->name);
+		const char *v = sv_conf_getenv(env, k->name);
 		if (v != NULL) {
 			rc = set_value(k, base, v, why, sizeof(why));
 			if (rc != 0) {
-				set_err(err, errlen, "environment variable %s: %s", k->name, why);
+				sv_conf_err(err, errlen, "environment variable %s: %s", k->name,
+				            why);
 				return rc;
 			}
 			continue;
@@ -1044,7 +777,7 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 			text = json_text(k, jv, why, sizeof(why));
 			if (text == NULL) {
 				src_where(s, k->name, where, sizeof(where));
-				set_err(err, errlen, "%s: %s: %s", where, k->name, why);
+				sv_conf_err(err, errlen, "%s: %s: %s", where, k->name, why);
 				return SV_E_CONFIG;
 			}
 			ftext = text;
@@ -1054,20 +787,20 @@ static int load_env_src(const struct sv_conf_key *keys, size_t n, void *base,
 		if (ftext == NULL)
 			continue;
 		rc = set_value(k, base, ftext, why, sizeof(why));
-		wipe_free(text);
+		sv_conf_free_secret(text);
 		if (rc != 0) {
 			src_where(s, k->name, where, sizeof(where));
-			set_err(err, errlen, "%s: %s: %s", where, k->name, why);
+			sv_conf_err(err, errlen, "%s: %s: %s", where, k->name, why);
 			return rc;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct sv_conf_key *k = &keys[i];
 		if ((k->flags & SV_CONF_F_REQUIRED) && !field_is_set(k, base)) {
-			set_err(err, errlen, "%s: %s: required, set it in the environment%s%s",
-			        s->fname != NULL ? s->fname : "environment", k->name,
-			        s->fname != NULL ? " or in " : "",
-			        s->fname != NULL ? s->fname : "");
+			sv_conf_err(err, errlen, "%s: %s: required, set it in the environment%s%s",
+			            s->fname != NULL ? s->fname : "environment", k->name,
+			            s->fname != NULL ? " or in " : "",
+			            s->fname != NULL ? s->fname : "");
 			return SV_E_CONFIG;
 		}
 	}
@@ -1085,12 +818,12 @@ static int load_env_json(const struct sv_conf_key *keys, size_t n, void *base,
 		json_error_t jerr;
 		s.root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 		if (s.root == NULL) {
-			set_err(err, errlen, "%s:%d: invalid JSON: %s", fname, jerr.line,
-			        jerr.text);
+			sv_conf_err(err, errlen, "%s:%d: invalid JSON: %s", fname, jerr.line,
+			            jerr.text);
 			return SV_E_CONFIG;
 		}
 		if (!json_is_object(s.root)) {
-			set_err(err, errlen, "%s:1: the file must hold one JSON object", fname);
+			sv_conf_err(err, errlen, "%s:1: the file must hold one JSON object", fname);
 			json_decref(s.root);
 			return SV_E_CONFIG;
 		}
@@ -1155,303 +888,62 @@ int sv_conf_read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-/* Reads path (default_path when NULL; a missing default is not an error). */
-static int read_conf_file(const char *path, const char *default_path, char **text, size_t *len,
-                          const char **fname, char *err, size_t errlen)
+int sv_conf_load_file(const char *path, const char *default_path, unsigned flags,
+                      sv_conf_parse_fn parse, void *arg, char *err, size_t errlen)
 {
+	const char *fname = path != NULL ? path : default_path;
+	char *text = NULL;
+	size_t len = 0;
 	int rc;
-	*fname = path != NULL ? path : default_path;
-	rc = sv_conf_read_file(*fname, text, len);
-	if (rc == -ENOENT && path == NULL)
-		return 0; /* *text stays NULL */
+
+	rc = sv_conf_read_file(fname, &text, &len);
+	if (rc == -ENOENT && path == NULL && (flags & SV_CONF_LOAD_OPTIONAL))
+		return parse(arg, NULL, 0, fname, err, errlen);
 	if (rc != 0) {
-		set_err(err, errlen, "%s: cannot read: %s", *fname, sv_strerror(rc));
+		sv_conf_err(err, errlen, "%s: cannot read: %s", fname, sv_strerror(rc));
 		return SV_E_CONFIG;
 	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ program tables */
-
-#define K(sec, nm, ty, st, fld, mn, mx, df, fl, ch, hl)                \
-	{                                                              \
-		sec, nm, ty, offsetof(st, fld), mn, mx, df, fl, ch, hl \
-	}
-
-#define S struct sv_server_conf
-const struct sv_conf_key sv_server_conf_keys[] = {
-    K(NULL, "SIPVAULT_LISTEN_TCP", SV_CONF_LISTEN, S, listen_tcp, 0, 0, ":9060", 0, NULL,
-      "agent listener (TCP), [host]:port; IPv6 as [::1]:9060"),
-    K(NULL, "SIPVAULT_LISTEN_HEP", SV_CONF_LISTEN, S, listen_hep, 0, 0, ":9060", 0, NULL,
-      "HEP v3 listener (UDP), [host]:port"),
-    K(NULL, "SIPVAULT_S3_ENDPOINT", SV_CONF_URL, S, s3_endpoint, 0, 0, NULL, 0, NULL,
-      "S3/R2 endpoint URL; unset: local object store under SIPVAULT_DATA_DIR/objects"),
-    K(NULL, "SIPVAULT_S3_REGION", SV_CONF_STRING, S, s3_region, 0, 0, "auto", 0, NULL,
-      "SigV4 region"),
-    K(NULL, "SIPVAULT_S3_ACCESS_KEY", SV_CONF_STRING, S, s3_access_key, 0, 0, NULL, 0, NULL,
-      "S3 access key id (required with an endpoint)"),
-    K(NULL, "SIPVAULT_S3_SECRET_KEY", SV_CONF_STRING, S, s3_secret_key, 0, 0, NULL,
-      SV_CONF_F_SECRET, NULL, "S3 secret key (required with an endpoint)"),
-    K(NULL, "SIPVAULT_CUSTOMERS", SV_CONF_CUSTOMERS, S, customers, 0, 0, NULL,
-      SV_CONF_F_REQUIRED | SV_CONF_F_SECRET, NULL,
-      "JSON array of {\"id\",\"token\",\"bucket\",\"hep_sources\":[CIDR...]}"),
-    K(NULL, "SIPVAULT_LOG_LEVEL", SV_CONF_LOGLEVEL, S, log_level, 0, 0, "info", 0, NULL,
-      "debug, info, warn or error"),
-    K(NULL, "SIPVAULT_DATA_DIR", SV_CONF_PATH, S, data_dir, 0, 0, "/var/lib/sipvault",
-      SV_CONF_F_REQUIRED, NULL, "local object store (objects/) and durable spool (spool/)"),
-    K(NULL, "SIPVAULT_PENDING_TIMEOUT", SV_CONF_SECONDS, S, pending_timeout, 1, 86400, "300", 0,
-      NULL, "seconds a PENDING session waits for its INVITE to be answered"),
-    K(NULL, "SIPVAULT_ACTIVE_TIMEOUT", SV_CONF_SECONDS, S, active_timeout, 1, 604800, "1800", 0,
-      NULL, "seconds of inactivity after which an ACTIVE session ends"),
-    K(NULL, "SIPVAULT_CLOSING_GRACE", SV_CONF_SECONDS, S, closing_grace, 0, 3600, "5", 0, NULL,
-      "seconds in CLOSING after BYE, CANCEL or a final failure"),
-    K(NULL, "SIPVAULT_LOG_FLUSH", SV_CONF_SECONDS, S, log_flush, 1, 3600, "60", 0, NULL,
-      "seconds between log chunk flushes of an ACTIVE call"),
-    K(NULL, "SIPVAULT_METRICS_LISTEN", SV_CONF_LISTEN, S, metrics_listen, 0, 0, "off",
-      SV_CONF_F_OFF, NULL, "host:port serving Prometheus metrics at /metrics, or off"),
-};
-const size_t sv_server_conf_nkeys = sizeof(sv_server_conf_keys) / sizeof(sv_server_conf_keys[0]);
-#undef S
-
-#define S struct sv_api_conf
-const struct sv_conf_key sv_api_conf_keys[] = {
-    K(NULL, "SIPVAULT_API_LISTEN", SV_CONF_LISTEN, S, listen, 0, 0, "127.0.0.1:8000", 0, NULL,
-      "HTTP listener (behind nginx), [host]:port"),
-    K(NULL, "SIPVAULT_CUSTOMERS", SV_CONF_CUSTOMERS, S, customers, 0, 0, NULL,
-      SV_CONF_F_REQUIRED | SV_CONF_F_SECRET, NULL, "same JSON as the server's; id -> bucket"),
-    K(NULL, "SIPVAULT_DATA_DIR", SV_CONF_PATH, S, data_dir, 0, 0, "/var/lib/sipvault",
-      SV_CONF_F_REQUIRED, NULL, "local object store, used when no S3 endpoint is set"),
-    K(NULL, "SIPVAULT_S3_ENDPOINT", SV_CONF_URL, S, s3_endpoint, 0, 0, NULL, 0, NULL,
-      "S3/R2 endpoint URL; unset: local object store"),
-    K(NULL, "SIPVAULT_S3_REGION", SV_CONF_STRING, S, s3_region, 0, 0, "auto", 0, NULL,
-      "SigV4 region"),
-    K(NULL, "SIPVAULT_S3_ACCESS_KEY", SV_CONF_STRING, S, s3_access_key, 0, 0, NULL, 0, NULL,
-      "S3 access key id (required with an endpoint)"),
-    K(NULL, "SIPVAULT_S3_SECRET_KEY", SV_CONF_STRING, S, s3_secret_key, 0, 0, NULL,
-      SV_CONF_F_SECRET, NULL, "S3 secret key (required with an endpoint)"),
-    K(NULL, "SIPVAULT_HMAC_SECRET", SV_CONF_STRING, S, hmac_secret, 0, 0, NULL,
-      SV_CONF_F_REQUIRED | SV_CONF_F_SECRET, NULL, "key of the deep-link HMAC-SHA256"),
-    K(NULL, "SIPVAULT_HMAC_MAX_AGE", SV_CONF_SECONDS, S, hmac_max_age, 1, 31536000, "86400", 0,
-      NULL, "seconds a signed link stays valid after its ts"),
-    K(NULL, "SIPVAULT_AI_PROVIDER", SV_CONF_ENUM, S, ai_provider, 0, 0, "auto", 0,
-      "auto|sippulse|anthropic|none",
-      "chat provider; auto: sippulse if SIPPULSE_API_KEY, else anthropic if ANTHROPIC_API_KEY"),
-    K(NULL, "SIPVAULT_AI_MODEL", SV_CONF_STRING, S, ai_model, 0, 0, NULL, 0, NULL,
-      "model name sent to the provider; unset: the API's built-in default for it"),
-    K(NULL, "SIPPULSE_API_KEY", SV_CONF_STRING, S, sippulse_api_key, 0, 0, NULL, SV_CONF_F_SECRET,
-      NULL, "SipPulse key (Authorization: Bearer)"),
-    K(NULL, "SIPPULSE_BASE_URL", SV_CONF_URL, S, sippulse_base_url, 0, 0,
-      "https://api.sippulse.ai/v1", 0, NULL,
-      "OpenAI-compatible base URL; /chat/completions is appended"),
-    K(NULL, "ANTHROPIC_API_KEY", SV_CONF_STRING, S, anthropic_api_key, 0, 0, NULL, SV_CONF_F_SECRET,
-      NULL, "Anthropic key (x-api-key)"),
-    K(NULL, "ANTHROPIC_BASE_URL", SV_CONF_URL, S, anthropic_base_url, 0, 0,
-      "https://api.anthropic.com", 0, NULL, "Anthropic base URL; /v1/messages is appended"),
-    K(NULL, "SIPVAULT_LOG_LEVEL", SV_CONF_LOGLEVEL, S, log_level, 0, 0, "info", 0, NULL,
-      "debug, info, warn or error"),
-};
-const size_t sv_api_conf_nkeys = sizeof(sv_api_conf_keys) / sizeof(sv_api_conf_keys[0]);
-#undef S
-
-#define S struct sv_agent_conf
-const struct sv_conf_key sv_agent_conf_keys[] = {
-    K("server", "address", SV_CONF_HOSTPORT, S, server, 0, 0, NULL, SV_CONF_F_REQUIRED, NULL,
-      "sipvault-server agent listener, host:port ([v6]:port)"),
-    K("server", "customer_id", SV_CONF_STRING, S, customer_id, 0, 0, NULL, SV_CONF_F_REQUIRED, NULL,
-      "this platform's customer id (A-Z a-z 0-9 . _ -)"),
-    K("server", "token", SV_CONF_STRING, S, token, 0, 0, NULL,
-      SV_CONF_F_REQUIRED | SV_CONF_F_SECRET, NULL, "the customer's token"),
-    K("server", "tls", SV_CONF_BOOL, S, tls, 0, 0, "off", 0, NULL,
-      "connect to the server over TLS"),
-    K("server", "ca_file", SV_CONF_PATH, S, ca_file, 0, 0, NULL, 0, NULL,
-      "PEM CA bundle to verify the server (tls = on); unset: the system store"),
-    K("server", "heartbeat_interval", SV_CONF_SECONDS, S, heartbeat_interval, 1, 3600, "30", 0,
-      NULL, "seconds between HEARTBEATs to the server"),
-    K("server", "rx_timeout", SV_CONF_SECONDS, S, rx_timeout, 2, 86400, "90", 0, NULL,
-      "reconnect after this long without a byte from the server (> heartbeat_interval)"),
-    K("server", "handshake_timeout", SV_CONF_SECONDS, S, handshake_timeout, 1, 3600, "5", 0, NULL,
-      "reconnect when the server does not answer the HANDSHAKE within this"),
-    K("server", "stats_interval", SV_CONF_SECONDS, S, stats_interval, 1, 86400, "30", 0, NULL,
-      "seconds between AGENT_STATS reports (when the server accepts \"stats\")"),
-    K("capture", "mode", SV_CONF_ENUM, S, mode, 0, 0, "auto", 0, "auto|ebpf|pcap",
-      "capture backend; auto tries eBPF, then pcap"),
-    K("capture", "sip_ports", SV_CONF_PORTS, S, sip_ports, 1, 65535, "5060", 0, NULL,
-      "SIP ports to capture, comma-separated"),
-    K("capture", "interface", SV_CONF_STRING, S, interface, 0, 0, NULL, 0, NULL,
-      "interface to capture on; unset: the one carrying the default route"),
-    K("capture", "log_file", SV_CONF_PATH, S, log_file, 0, 0, NULL, 0, NULL,
-      "OpenSIPS log file to tail for per-call lines; unset: disabled"),
-    K("capture", "rtp_port_min", SV_CONF_INT, S, rtp_port_min, 1, 65535, "10000", 0, NULL,
-      "lowest RTP/RTCP port of the media relay"),
-    K("capture", "rtp_port_max", SV_CONF_INT, S, rtp_port_max, 1, 65535, "30000", 0, NULL,
-      "highest RTP/RTCP port (>= rtp_port_min)"),
-    K("buffer", "path", SV_CONF_PATH, S, buffer_path, 0, 0, "/var/lib/sipvault/buffer.dat",
-      SV_CONF_F_REQUIRED, NULL, "disk buffer used while the server is unreachable"),
-    K("buffer", "max_size", SV_CONF_SIZE, S, buffer_max_size, 2LL << 20, 1LL << 40, "104857600", 0,
-      NULL, "disk buffer size limit in bytes (K, M, G, T suffixes)"),
-    K("logging", "level", SV_CONF_LOGLEVEL, S, log_level, 0, 0, "info", 0, NULL,
-      "debug, info, warn or error"),
-};
-const size_t sv_agent_conf_nkeys = sizeof(sv_agent_conf_keys) / sizeof(sv_agent_conf_keys[0]);
-#undef S
-#undef K
-
-/* ------------------------------------------------------------ server, api */
-
-static int check_s3(const char *endpoint, const char *access, const char *secret, const char *fname,
-                    char *err, size_t errlen)
-{
-	const char *missing = NULL;
-	if (endpoint == NULL)
-		return 0;
-	if (access == NULL)
-		missing = "SIPVAULT_S3_ACCESS_KEY";
-	else if (secret == NULL)
-		missing = "SIPVAULT_S3_SECRET_KEY";
-	if (missing == NULL)
-		return 0;
-	set_err(err, errlen, "%s: %s: required when SIPVAULT_S3_ENDPOINT is set",
-	        fname != NULL ? fname : "environment", missing);
-	return SV_E_CONFIG;
-}
-
-int sv_server_conf_parse(struct sv_server_conf *c, const char *json, size_t len, const char *fname,
-                         const char *const *env, char *err, size_t errlen)
-{
-	int rc;
-	memset(c, 0, sizeof(*c));
-	if (fname == NULL)
-		fname = SV_SERVER_CONF_PATH;
-	rc = load_env_json(sv_server_conf_keys, sv_server_conf_nkeys, c, env, json, len, fname, err,
-	                   errlen);
-	if (rc == 0)
-		rc = check_s3(c->s3_endpoint, c->s3_access_key, c->s3_secret_key, fname, err,
-		              errlen);
-	if (rc != 0)
-		sv_server_conf_release(c);
-	return rc;
-}
-
-int sv_server_conf_load(struct sv_server_conf *c, const char *path, const char *const *env,
-                        char *err, size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0;
-	const char *fname;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = read_conf_file(path, SV_SERVER_CONF_PATH, &text, &len, &fname, err, errlen);
-	if (rc != 0)
-		return rc;
-	rc = sv_server_conf_parse(c, text, len, fname, env, err, errlen);
-	if (text != NULL)
-		explicit_bzero(text, len);
+	rc = parse(arg, text, len, fname, err, errlen);
+	explicit_bzero(text, len);
 	free(text);
 	return rc;
 }
 
-void sv_server_conf_release(struct sv_server_conf *c)
-{
-	if (c == NULL)
-		return;
-	sv_conf_release_fields(sv_server_conf_keys, sv_server_conf_nkeys, c);
-}
-
-const char *sv_ai_provider_name(int p)
-{
-	switch (p) {
-	case SV_AI_AUTO:
-		return "auto";
-	case SV_AI_SIPPULSE:
-		return "sippulse";
-	case SV_AI_ANTHROPIC:
-		return "anthropic";
-	case SV_AI_NONE:
-		return "none";
-	}
-	return "?";
-}
-
-int sv_api_conf_parse(struct sv_api_conf *c, const char *json, size_t len, const char *fname,
-                      const char *const *env, char *err, size_t errlen)
-{
-	int rc;
-	memset(c, 0, sizeof(*c));
-	if (fname == NULL)
-		fname = SV_API_CONF_PATH;
-	rc = load_env_json(sv_api_conf_keys, sv_api_conf_nkeys, c, env, json, len, fname, err,
-	                   errlen);
-	if (rc == 0)
-		rc = check_s3(c->s3_endpoint, c->s3_access_key, c->s3_secret_key, fname, err,
-		              errlen);
-	if (rc == 0) {
-		if (c->ai_provider == SV_AI_AUTO)
-			c->ai_provider = c->sippulse_api_key != NULL    ? SV_AI_SIPPULSE
-			                 : c->anthropic_api_key != NULL ? SV_AI_ANTHROPIC
-			                                                : SV_AI_NONE;
-		else if (c->ai_provider == SV_AI_SIPPULSE && c->sippulse_api_key == NULL)
-			rc = SV_E_CONFIG;
-		else if (c->ai_provider == SV_AI_ANTHROPIC && c->anthropic_api_key == NULL)
-			rc = SV_E_CONFIG;
-		if (rc != 0)
-			set_err(err, errlen, "%s: %s: required when SIPVAULT_AI_PROVIDER is %s",
-			        fname,
-			        c->ai_provider == SV_AI_SIPPULSE ? "SIPPULSE_API_KEY"
-			                                         : "ANTHROPIC_API_KEY",
-			        sv_ai_provider_name(c->ai_provider));
-	}
-	if (rc != 0)
-		sv_api_conf_release(c);
-	return rc;
-}
-
-int sv_api_conf_load(struct sv_api_conf *c, const char *path, const char *const *env, char *err,
-                     size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0;
-	const char *fname;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = read_conf_file(path, SV_API_CONF_PATH, &text, &len, &fname, err, errlen);
-	if (rc != 0)
-		return rc;
-	rc = sv_api_conf_parse(c, text, len, fname, env, err, errlen);
-	if (text != NULL)
-		explicit_bzero(text, len);
-	free(text);
-	return rc;
-}
-
-void sv_api_conf_release(struct sv_api_conf *c)
-{
-	if (c == NULL)
-		return;
-	sv_conf_release_fields(sv_api_conf_keys, sv_api_conf_nkeys, c);
-}
-
-/* ------------------------------------------------------------------ agent */
+/* ------------------------------------------------------------------ INI */
 
 struct ini_ctx {
 	const char *p, *end; /* remaining text */
 	int line;            /* of the line last handed to inih */
 	const char *fname;
+	const struct sv_conf_key *keys;
+	size_t n;
 	void *base;
-	int lines[32]; /* per key of the agent table: line it was set on */
+	int *lines; /* per key: line it was set on */
 	bool failed;
 	char *err;
 	size_t errlen;
 };
 
-static bool known_section(const char *name, size_t len)
+static bool known_section(const struct ini_ctx *x, const char *name, size_t len)
 {
-	for (size_t i = 0; i < sv_agent_conf_nkeys; i++)
-		if (strlen(sv_agent_conf_keys[i].section) == len &&
-		    strncmp(sv_agent_conf_keys[i].section, name, len) == 0)
+	for (size_t i = 0; i < x->n; i++)
+		if (strlen(x->keys[i].section) == len &&
+		    strncmp(x->keys[i].section, name, len) == 0)
 			return true;
 	return false;
+}
+
+/* "server, capture, buffer, logging": the table's sections in order. */
+static void section_list(const struct ini_ctx *x, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < x->n && o < len; i++) {
+		if (i > 0 && strcmp(x->keys[i - 1].section, x->keys[i].section) == 0)
+			continue;
+		o += (size_t)snprintf(out + o, len - o, "%s%s", o > 0 ? ", " : "",
+		                      x->keys[i].section);
+	}
 }
 
 static void ini_fail(struct ini_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1465,7 +957,7 @@ static void ini_fail(struct ini_ctx *x, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(x->err, x->errlen, "%s:%d: %s", x->fname, x->line, msg);
+	sv_conf_err(x->err, x->errlen, "%s:%d: %s", x->fname, x->line, msg);
 	x->failed = true;
 }
 
@@ -1502,17 +994,16 @@ static char *ini_read_line(char *str, int num, void *stream)
 	}
 	if (n > 0 && s[0] == '[') {
 		const char *close = memchr(s, ']', n);
-		if (close != NULL && !known_section(s + 1, (size_t)(close - s - 1))) {
-			char name[64];
+		if (close != NULL && !known_section(x, s + 1, (size_t)(close - s - 1))) {
+			char name[64], q[96], list[256];
 			size_t l = (size_t)(close - s - 1);
 			if (l >= sizeof(name))
 				l = sizeof(name) - 1;
 			memcpy(name, s + 1, l);
 			name[l] = '\0';
-			char q[96];
-			quote(name, q, sizeof(q));
-			ini_fail(
-			    x, "unknown section %s (expected server, capture, buffer, logging)", q);
+			sv_conf_quote(name, q, sizeof(q));
+			section_list(x, list, sizeof(list));
+			ini_fail(x, "unknown section %s (expected %s)", q, list);
 		}
 	}
 	memcpy(str, s, n);
@@ -1533,15 +1024,15 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		ini_fail(x, "%s: key outside any section", name);
 		return 0;
 	}
-	k = sv_conf_find(sv_agent_conf_keys, sv_agent_conf_nkeys, section, name);
+	k = sv_conf_find(x->keys, x->n, section, name);
 	if (k == NULL) {
-		if (!known_section(section, strlen(section)))
+		if (!known_section(x, section, strlen(section)))
 			ini_fail(x, "unknown section [%s]", section);
 		else
 			ini_fail(x, "[%s] %s: unknown key", section, name);
 		return 0;
 	}
-	idx = (size_t)(k - sv_agent_conf_keys);
+	idx = (size_t)(k - x->keys);
 	if (x->lines[idx] != 0) {
 		ini_fail(x, "[%s] %s: set twice (first on line %d)", section, name, x->lines[idx]);
 		return 0;
@@ -1554,50 +1045,28 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	return 1;
 }
 
-static int agent_line(const struct ini_ctx *x, const char *name)
-{
-	const struct sv_conf_key *k =
-	    sv_conf_find(sv_agent_conf_keys, sv_agent_conf_nkeys, "capture", name);
-	if (k == NULL)
-		k = sv_conf_find(sv_agent_conf_keys, sv_agent_conf_nkeys, "server", name);
-	return k != NULL ? x->lines[k - sv_agent_conf_keys] : 0;
-}
-
-static void agent_fail_at(struct ini_ctx *x, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void agent_fail_at(struct ini_ctx *x, int line, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		set_err(x->err, x->errlen, "%s:%d: %s", x->fname, line, msg);
-	else
-		set_err(x->err, x->errlen, "%s: %s", x->fname, msg);
-	x->failed = true;
-}
-
-int sv_agent_conf_parse(struct sv_agent_conf *c, const char *text, size_t len, const char *fname,
-                        char *err, size_t errlen)
+int sv_conf_parse_ini(const struct sv_conf_key *keys, size_t n, void *base, const char *text,
+                      size_t len, const char *fname, int *lines, char *err, size_t errlen)
 {
 	struct ini_ctx x;
 	int rc;
 
-	_Static_assert(sizeof(sv_agent_conf_keys) / sizeof(sv_agent_conf_keys[0]) <= 32,
-	               "ini_ctx.lines too small");
-	memset(c, 0, sizeof(*c));
 	memset(&x, 0, sizeof(x));
 	x.p = text;
 	x.end = text + len;
-	x.fname = fname != NULL ? fname : SV_AGENT_CONF_PATH;
-	x.base = c;
+	x.fname = fname != NULL ? fname : "config";
+	x.keys = keys;
+	x.n = n;
+	x.base = base;
 	x.err = err;
 	x.errlen = errlen;
-	if ((rc = sv_conf_defaults(sv_agent_conf_keys, sv_agent_conf_nkeys, c)) != 0) {
-		set_err(err, errlen, "out of memory");
+	x.lines = calloc(n > 0 ? n : 1, sizeof(int));
+	if (x.lines == NULL) {
+		sv_conf_err(err, errlen, "%s: out of memory", x.fname);
+		return -ENOMEM;
+	}
+	if ((rc = sv_conf_defaults(keys, n, base)) != 0) {
+		sv_conf_err(err, errlen, "%s: out of memory", x.fname);
 		goto out;
 	}
 	rc = ini_parse_stream(ini_read_line, &x, ini_handler_cb, &x);
@@ -1606,183 +1075,50 @@ int sv_agent_conf_parse(struct sv_agent_conf *c, const char *text, size_t len, c
 		goto out;
 	}
 	if (rc == -2) {
-		set_err(err, errlen, "%s: out of memory", x.fname);
+		sv_conf_err(err, errlen, "%s: out of memory", x.fname);
 		rc = -ENOMEM;
 		goto out;
 	}
 	if (rc != 0) {
-		set_err(err, errlen,
-		        "%s:%d: syntax error: expected [section], key = value or a comment",
-		        x.fname, rc);
+		sv_conf_err(err, errlen,
+		            "%s:%d: syntax error: expected [section], key = value or a comment",
+		            x.fname, rc);
 		rc = SV_E_CONFIG;
 		goto out;
 	}
-	for (size_t i = 0; i < sv_agent_conf_nkeys; i++) {
-		const struct sv_conf_key *k = &sv_agent_conf_keys[i];
-		if ((k->flags & SV_CONF_F_REQUIRED) && !field_is_set(k, c)) {
-			agent_fail_at(&x, x.lines[i], "[%s] %s: required, but %s", k->section,
-			              k->name, x.lines[i] ? "empty" : "not set");
-			rc = SV_E_CONFIG;
-			goto out;
-		}
-		if (k->type == SV_CONF_HOSTPORT && !FIELD(c, k, struct sv_conf_addr)->enabled) {
-			agent_fail_at(&x, x.lines[i], "[%s] %s: required, but not set", k->section,
-			              k->name);
-			rc = SV_E_CONFIG;
-			goto out;
-		}
-	}
-	rc = SV_E_CONFIG;
-	if (!valid_id(c->customer_id)) {
-		char q[96];
-		quote(c->customer_id, q, sizeof(q));
-		agent_fail_at(
-		    &x, agent_line(&x, "customer_id"),
-		    "[server] customer_id: must be 1..64 characters of A-Z a-z 0-9 . _ -, "
-		    "got %s",
-		    q);
+	for (size_t i = 0; i < n; i++) {
+		const struct sv_conf_key *k = &keys[i];
+		bool unset = (k->flags & SV_CONF_F_REQUIRED) && !field_is_set(k, base);
+		if (k->type == SV_CONF_HOSTPORT && !FIELD(base, k, struct sv_conf_addr)->enabled)
+			unset = true;
+		if (!unset)
+			continue;
+		if (x.lines[i] > 0)
+			sv_conf_err(err, errlen, "%s:%d: [%s] %s: required, but empty", x.fname,
+			            x.lines[i], k->section, k->name);
+		else
+			sv_conf_err(err, errlen, "%s: [%s] %s: required, but not set", x.fname,
+			            k->section, k->name);
+		rc = SV_E_CONFIG;
 		goto out;
-	}
-	if (c->rtp_port_min > c->rtp_port_max) {
-		int l1 = agent_line(&x, "rtp_port_min"), l2 = agent_line(&x, "rtp_port_max");
-		agent_fail_at(&x, l1 > l2 ? l1 : l2,
-		              "[capture] rtp_port_min: must not exceed rtp_port_max (%lld), got "
-		              "\"%lld\"",
-		              c->rtp_port_max, c->rtp_port_min);
-		goto out;
-	}
-	if (c->rx_timeout <= c->heartbeat_interval) {
-		int l1 = agent_line(&x, "rx_timeout"), l2 = agent_line(&x, "heartbeat_interval");
-		agent_fail_at(&x, l1 > l2 ? l1 : l2,
-		              "[server] rx_timeout: must exceed heartbeat_interval (%lld s), got "
-		              "\"%lld\"",
-		              c->heartbeat_interval, c->rx_timeout);
-		goto out;
-	}
-	if (c->ca_file != NULL && !c->tls) {
-		agent_fail_at(&x, agent_line(&x, "ca_file"),
-		              "[server] ca_file: set, but tls is off (set tls = on or remove it)");
-		goto out;
-	}
-	if (c->interface != NULL) {
-		size_t n = strlen(c->interface);
-		if (n >= IF_NAMESIZE || strchr(c->interface, '/') != NULL ||
-		    strpbrk(c->interface, " \t") != NULL) {
-			char q[96];
-			quote(c->interface, q, sizeof(q));
-			agent_fail_at(
-			    &x, agent_line(&x, "interface"),
-			    "[capture] interface: not a network interface name (at most %d "
-			    "characters, no '/' or blanks), got %s",
-			    IF_NAMESIZE - 1, q);
-			goto out;
-		}
 	}
 	rc = 0;
 out:
-	if (rc != 0)
-		sv_agent_conf_release(c);
+	if (lines != NULL)
+		memcpy(lines, x.lines, n * sizeof(int));
+	free(x.lines);
 	return rc;
 }
 
-int sv_agent_conf_load(struct sv_agent_conf *c, const char *path, char *err, size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	if (path == NULL)
-		path = SV_AGENT_CONF_PATH;
-	rc = sv_conf_read_file(path, &text, &len);
-	if (rc != 0) {
-		set_err(err, errlen, "%s: cannot read: %s", path, sv_strerror(rc));
-		return SV_E_CONFIG;
-	}
-	rc = sv_agent_conf_parse(c, text, len, path, err, errlen);
-	explicit_bzero(text, len);
-	free(text);
-	return rc;
-}
-
-void sv_agent_conf_release(struct sv_agent_conf *c)
-{
-	if (c == NULL)
-		return;
-	sv_conf_release_fields(sv_agent_conf_keys, sv_agent_conf_nkeys, c);
-}
-
-int sv_conf_default_iface(const char *route_path, const char *route6_path, char *out, size_t len)
-{
-	char line[512], best[IF_NAMESIZE] = "";
-	long best_metric = LONG_MAX;
-	FILE *f;
-
-	f = fopen(route_path != NULL ? route_path : "/proc/net/route", "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL) {
-			char ifname[IF_NAMESIZE + 1];
-			unsigned long dst, gw, mask;
-			unsigned flags;
-			long refcnt, use, metric;
-			if (sscanf(line, "%16s %lx %lx %x %ld %ld %ld %lx", ifname, &dst, &gw,
-			           &flags, &refcnt, &use, &metric, &mask) != 8)
-				continue; /* the header line, or junk */
-			if (dst != 0 || mask != 0 || !(flags & 0x1) || (flags & 0x200))
-				continue; /* not an up, usable default route */
-			if (strlen(ifname) >= IF_NAMESIZE || strcmp(ifname, "lo") == 0)
-				continue;
-			if (metric < best_metric) {
-				best_metric = metric;
-				memcpy(best, ifname, strlen(ifname) + 1);
-			}
-		}
-		fclose(f);
-	}
-	if (best[0] == '\0') {
-		f = fopen(route6_path != NULL ? route6_path : "/proc/net/ipv6_route", "r");
-		if (f != NULL) {
-			while (fgets(line, sizeof(line), f) != NULL) {
-				char dst[33], src[33], hop[33], ifname[IF_NAMESIZE + 1];
-				unsigned dlen, slen, flags;
-				unsigned long metric, refcnt, use;
-				if (sscanf(line, "%32s %x %32s %x %32s %lx %lx %lx %x %16s", dst,
-				           &dlen, src, &slen, hop, &metric, &refcnt, &use, &flags,
-				           ifname) != 10)
-					continue;
-				if (strspn(dst, "0") != 32 || dlen != 0 || !(flags & 0x1) ||
-				    (flags & 0x200))
-					continue;
-				if (strlen(ifname) >= IF_NAMESIZE || strcmp(ifname, "lo") == 0)
-					continue;
-				if ((long)metric < best_metric || best[0] == '\0') {
-					best_metric = (long)metric;
-					memcpy(best, ifname, strlen(ifname) + 1);
-				}
-			}
-			fclose(f);
-		}
-	}
-	if (best[0] == '\0')
-		return SV_E_NOTFOUND;
-	if (strlen(best) >= len)
-		return -ENAMETOOLONG;
-	memcpy(out, best, strlen(best) + 1);
-	return 0;
-}
-
-/* ------------------------------------------------------------- retention */
-
-static const char *const ret_names[SV_RET_NTYPES] = {"sip", "rtcp", "quality", "logs"};
-
-const char *sv_ret_type_name(enum sv_ret_type t)
-{
-	return (unsigned)t < SV_RET_NTYPES ? ret_names[t] : "?";
-}
+/* ------------------------------------------------------------------ YAML */
 
 struct yctx {
 	yaml_document_t *doc;
 	const char *fname;
+	sv_conf_yaml_leaf_fn leaf;
+	void *arg;
+	const char *path[SV_CONF_YAML_DEPTH];
+	int lines[SV_CONF_YAML_DEPTH];
 	char *err;
 	size_t errlen;
 };
@@ -1797,7 +1133,7 @@ static int yfail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(y->err, y->errlen, "%s:%zu: %s", y->fname, n->start_mark.line + 1, msg);
+	sv_conf_err(y->err, y->errlen, "%s:%zu: %s", y->fname, n->start_mark.line + 1, msg);
 	return SV_E_CONFIG;
 }
 
@@ -1818,127 +1154,68 @@ static bool ynull(const yaml_node_t *n)
 	       (s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0);
 }
 
-/* Checks the keys of a mapping are scalars and unique. */
-static int ymap_check(struct yctx *y, const yaml_node_t *map, const char *what)
+/* "customers: acme" for messages about the mapping at path[0..depth). */
+static void ypath(const struct yctx *y, size_t depth, char *out, size_t len)
 {
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < depth && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i > 0 ? ": " : "", y->path[i]);
+}
+
+/* Walks the value node v found at path[0..depth). */
+static int ywalk(struct yctx *y, const yaml_node_t *v, size_t depth)
+{
+	char why[1024], where[256];
 	yaml_node_pair_t *p, *q;
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+	int rc;
+
+	ypath(y, depth, where, sizeof(where));
+	if (v != NULL && v->type == YAML_SEQUENCE_NODE && depth == 0)
+		return yfail(y, v, "the file must be a mapping");
+	if (v != NULL && v->type == YAML_SEQUENCE_NODE)
+		return yfail(y, v, "%s: must be a value or a mapping, not a list", where);
+	if (v == NULL || v->type != YAML_MAPPING_NODE || ynull(v) ||
+	    v->data.mapping.pairs.start == v->data.mapping.pairs.top) {
+		const char *val =
+		    ynull(v) || v == NULL || v->type == YAML_MAPPING_NODE ? NULL : yscalar(v);
+		if (v != NULL && v->type == YAML_SCALAR_NODE && val == NULL && !ynull(v))
+			return yfail(y, v, "%s: NUL byte in value", where);
+		if (depth == 0)
+			return val == NULL ? 0 : yfail(y, v, "the file must be a mapping");
+		size_t at = depth - 1;
+		why[0] = '\0';
+		rc = y->leaf(y->arg, y->path, y->lines, depth, val, &at, why, sizeof(why));
+		if (at >= depth)
+			at = depth - 1;
+		if (rc == SV_E_CONFIG)
+			sv_conf_err(y->err, y->errlen, "%s:%d: %s", y->fname, y->lines[at], why);
+		return rc;
+	}
+	if (depth == SV_CONF_YAML_DEPTH)
+		return yfail(y, v, "%s: nested too deeply", where);
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
 		const char *ks = yscalar(k);
 		if (ks == NULL)
-			return yfail(y, k != NULL ? k : map, "%s: keys must be plain names", what);
-		for (q = map->data.mapping.pairs.start; q < p; q++) {
+			return yfail(y, k != NULL ? k : v, "%s%skeys must be plain names", where,
+			             depth > 0 ? ": " : "");
+		for (q = v->data.mapping.pairs.start; q < p; q++) {
 			const char *qs = yscalar(yaml_document_get_node(y->doc, q->key));
 			if (qs != NULL && strcmp(qs, ks) == 0)
-				return yfail(y, k, "%s: %s: duplicate key", what, ks);
+				return yfail(y, k, "%s%s%s: duplicate key", where,
+				             depth > 0 ? ": " : "", ks);
 		}
-	}
-	return 0;
-}
-
-/* A mapping of type -> days into days[] (entries not given are left alone). */
-static int ydays(struct yctx *y, const yaml_node_t *map, const char *what, int *days)
-{
-	yaml_node_pair_t *p;
-	int rc;
-	if (map == NULL || ynull(map))
-		return 0;
-	if (map->type != YAML_MAPPING_NODE)
-		return yfail(y, map, "%s: must be a mapping of sip, rtcp, quality, logs to days",
-		             what);
-	if ((rc = ymap_check(y, map, what)) != 0)
-		return rc;
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
-		const char *ks = yscalar(k), *vs = yscalar(v);
-		size_t t;
-		long long d;
-		char q[96];
-		for (t = 0; t < SV_RET_NTYPES; t++)
-			if (strcmp(ks, ret_names[t]) == 0)
-				break;
-		if (t == SV_RET_NTYPES) {
-			quote(ks, q, sizeof(q));
-			return yfail(
-			    y, k, "%s: %s: unknown data type (expected sip, rtcp, quality, logs)",
-			    what, q);
-		}
-		if (vs != NULL && strcmp(vs, "forever") == 0) {
-			days[t] = SV_RET_FOREVER;
-			continue;
-		}
-		if (vs == NULL || parse_ll(vs, &d) != 0 || d < 1 || d > SV_RET_MAX_DAYS) {
-			if (vs != NULL)
-				quote(vs, q, sizeof(q));
-			else
-				snprintf(q, sizeof(q), "a %s",
-				         v != NULL && v->type == YAML_MAPPING_NODE ? "mapping"
-				                                                   : "sequence");
-			return yfail(y, v != NULL ? v : k,
-			             "%s: %s: must be 1..%d days or \"forever\", got %s", what, ks,
-			             SV_RET_MAX_DAYS, q);
-		}
-		days[t] = (int)d;
-	}
-	return 0;
-}
-
-void sv_retention_conf_release(struct sv_retention_conf *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < c->n_customers; i++)
-		free(c->customers[i].customer);
-	free(c->customers);
-	free(c->fname);
-	memset(c, 0, sizeof(*c));
-}
-
-static int ret_customers(struct yctx *y, const yaml_node_t *map, struct sv_retention_conf *c)
-{
-	yaml_node_pair_t *p;
-	size_t n;
-	int rc;
-	if (map == NULL || ynull(map))
-		return 0;
-	if (map->type != YAML_MAPPING_NODE)
-		return yfail(y, map, "customers: must be a mapping of customer id to days");
-	if ((rc = ymap_check(y, map, "customers")) != 0)
-		return rc;
-	n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
-	if (n == 0)
-		return 0;
-	c->customers = calloc(n, sizeof(*c->customers));
-	if (c->customers == NULL)
-		return -ENOMEM;
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
-		const char *id = yscalar(k);
-		struct sv_ret_override *o = &c->customers[c->n_customers];
-		char what[160], q[96];
-		quote(id, q, sizeof(q));
-		if (!valid_id(id))
-			return yfail(
-			    y, k, "customers: %s: not a customer id (1..64 of A-Z a-z 0-9 . _ -)",
-			    q);
-		o->customer = strdup(id);
-		if (o->customer == NULL)
-			return -ENOMEM;
-		o->line = (int)k->start_mark.line + 1;
-		for (size_t t = 0; t < SV_RET_NTYPES; t++)
-			o->days[t] = SV_RET_INHERIT;
-		c->n_customers++;
-		snprintf(what, sizeof(what), "customers: %s", id);
-		if ((rc = ydays(y, v, what, o->days)) != 0)
+		y->path[depth] = ks;
+		y->lines[depth] = (int)k->start_mark.line + 1;
+		if ((rc = ywalk(y, yaml_document_get_node(y->doc, p->value), depth + 1)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
-int sv_retention_conf_parse(struct sv_retention_conf *c, const char *text, size_t len,
-                            const char *fname, char *err, size_t errlen)
+int sv_conf_parse_yaml(const char *text, size_t len, const char *fname, sv_conf_yaml_leaf_fn leaf,
+                       void *arg, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
@@ -1947,43 +1224,35 @@ int sv_retention_conf_parse(struct sv_retention_conf *c, const char *text, size_
 	int rc = 0;
 	bool have_doc = false;
 
-	memset(c, 0, sizeof(*c));
-	for (size_t t = 0; t < SV_RET_NTYPES; t++)
-		c->days[t] = SV_RET_FOREVER;
-	if (fname == NULL)
-		fname = SV_RETENTION_CONF_PATH;
-	c->fname = strdup(fname);
-	if (c->fname == NULL)
-		return -ENOMEM;
+	memset(&y, 0, sizeof(y));
 	y.doc = &doc;
-	y.fname = fname;
+	y.fname = fname != NULL ? fname : "config";
+	y.leaf = leaf;
+	y.arg = arg;
 	y.err = err;
 	y.errlen = errlen;
 	if (memchr(text, '\0', len) != NULL) {
-		set_err(err, errlen, "%s: NUL byte in the file", fname);
-		sv_retention_conf_release(c);
+		sv_conf_err(err, errlen, "%s: NUL byte in the file", y.fname);
 		return SV_E_CONFIG;
 	}
-	if (!yaml_parser_initialize(&parser)) {
-		sv_retention_conf_release(c);
+	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
-	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		set_err(err, errlen, "%s:%zu: YAML syntax error: %s", fname,
-		        parser.problem_mark.line + 1,
-		        parser.problem != NULL ? parser.problem : "unknown");
+		sv_conf_err(err, errlen, "%s:%zu: YAML syntax error: %s", y.fname,
+		            parser.problem_mark.line + 1,
+		            parser.problem != NULL ? parser.problem : "unknown");
 		rc = SV_E_CONFIG;
 		goto out;
 	}
 	have_doc = true;
 	root = yaml_document_get_root_node(&doc);
 	if (root == NULL || ynull(root))
-		goto out; /* an empty file: keep everything */
+		goto out; /* an empty file */
 	if (!yaml_parser_load(&parser, &extra)) {
-		set_err(err, errlen, "%s:%zu: YAML syntax error: %s", fname,
-		        parser.problem_mark.line + 1,
-		        parser.problem != NULL ? parser.problem : "unknown");
+		sv_conf_err(err, errlen, "%s:%zu: YAML syntax error: %s", y.fname,
+		            parser.problem_mark.line + 1,
+		            parser.problem != NULL ? parser.problem : "unknown");
 		rc = SV_E_CONFIG;
 		goto out;
 	}
@@ -1994,82 +1263,14 @@ int sv_retention_conf_parse(struct sv_retention_conf *c, const char *text, size_
 		goto out;
 	}
 	yaml_document_delete(&extra);
-	if (root->type != YAML_MAPPING_NODE) {
-		rc = yfail(&y, root, "the file must be a mapping with defaults: and customers:");
-		goto out;
-	}
-	if ((rc = ymap_check(&y, root, "top level")) != 0)
-		goto out;
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
-		const char *ks = yscalar(k);
-		if (strcmp(ks, "defaults") == 0) {
-			rc = ydays(&y, v, "defaults", c->days);
-		} else if (strcmp(ks, "customers") == 0) {
-			rc = ret_customers(&y, v, c);
-		} else {
-			char q[96];
-			quote(ks, q, sizeof(q));
-			rc = yfail(&y, k, "%s: unknown key (expected defaults, customers)", q);
-		}
-		if (rc != 0)
-			goto out;
-	}
+	rc = ywalk(&y, root, 0);
 out:
 	if (rc == -ENOMEM)
-		set_err(err, errlen, "%s: out of memory", fname);
+		sv_conf_err(err, errlen, "%s: out of memory", y.fname);
 	if (have_doc)
 		yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	if (rc != 0)
-		sv_retention_conf_release(c);
 	return rc;
-}
-
-int sv_retention_conf_load(struct sv_retention_conf *c, const char *path, char *err, size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	if (path == NULL)
-		path = SV_RETENTION_CONF_PATH;
-	rc = sv_conf_read_file(path, &text, &len);
-	if (rc != 0) {
-		set_err(err, errlen, "%s: cannot read: %s", path, sv_strerror(rc));
-		return SV_E_CONFIG;
-	}
-	rc = sv_retention_conf_parse(c, text, len, path, err, errlen);
-	free(text);
-	return rc;
-}
-
-int sv_retention_conf_check(const struct sv_retention_conf *c, const struct sv_customers *cs,
-                            char *err, size_t errlen)
-{
-	for (size_t i = 0; i < c->n_customers; i++) {
-		if (sv_customers_find_by_id(cs, c->customers[i].customer) == NULL) {
-			set_err(err, errlen, "%s:%d: customers: %s: not in SIPVAULT_CUSTOMERS",
-			        c->fname != NULL ? c->fname : "retention", c->customers[i].line,
-			        c->customers[i].customer);
-			return SV_E_CONFIG;
-		}
-	}
-	return 0;
-}
-
-int sv_retention_days(const struct sv_retention_conf *c, const char *customer, enum sv_ret_type t)
-{
-	if (c == NULL || (unsigned)t >= SV_RET_NTYPES)
-		return SV_RET_FOREVER;
-	for (size_t i = 0; customer != NULL && i < c->n_customers; i++)
-		if (strcmp(c->customers[i].customer, customer) == 0 &&
-		    c->customers[i].days[t] != SV_RET_INHERIT)
-			return c->customers[i].days[t];
-	return c->days[t];
 }
 
 /* --------------------------------------------------------------- env file */
@@ -2080,7 +1281,7 @@ void sv_envfile_release(struct sv_envfile *ef)
 		return;
 	for (size_t i = 0; i < ef->n; i++) {
 		free(ef->v[i].key);
-		wipe_free(ef->v[i].value);
+		sv_conf_free_secret(ef->v[i].value);
 	}
 	free(ef->v);
 	ef->v = NULL;
@@ -2154,7 +1355,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 
 	memset(ef, 0, sizeof(*ef));
 	if (fname == NULL)
-		fname = SV_RETENTION_ENV_PATH;
+		fname = "env file";
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl != NULL ? nl : end, *s = p, *ks, *reason = NULL;
@@ -2167,7 +1368,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 		if (llen > 0 && s[llen - 1] == '\r')
 			e = s + --llen;
 		if (memchr(s, '\0', llen) != NULL) {
-			set_err(err, errlen, "%s:%d: NUL byte in line", fname, line);
+			sv_conf_err(err, errlen, "%s:%d: NUL byte in line", fname, line);
 			rc = SV_E_CONFIG;
 			goto out;
 		}
@@ -2187,7 +1388,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 		while (s < e && (*s == ' ' || *s == '\t'))
 			s++;
 		if (klen == 0 || isdigit((unsigned char)*ks) || s >= e || *s != '=' || klen > 128) {
-			set_err(err, errlen, "%s:%d: expected KEY=VALUE", fname, line);
+			sv_conf_err(err, errlen, "%s:%d: expected KEY=VALUE", fname, line);
 			rc = SV_E_CONFIG;
 			goto out;
 		}
@@ -2196,8 +1397,9 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 			s++;
 		for (size_t i = 0; i < ef->n; i++) {
 			if (strlen(ef->v[i].key) == klen && memcmp(ef->v[i].key, ks, klen) == 0) {
-				set_err(err, errlen, "%s:%d: %.*s: set twice (first on line %d)",
-				        fname, line, (int)klen, ks, ef->v[i].line);
+				sv_conf_err(err, errlen,
+				            "%s:%d: %.*s: set twice (first on line %d)", fname,
+				            line, (int)klen, ks, ef->v[i].line);
 				rc = SV_E_CONFIG;
 				goto out;
 			}
@@ -2210,7 +1412,8 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 			if (val.data != NULL)
 				explicit_bzero(val.data, val.len);
 			sv_buf_release(&val);
-			set_err(err, errlen, "%s:%d: %.*s: %s", fname, line, (int)klen, ks, reason);
+			sv_conf_err(err, errlen, "%s:%d: %.*s: %s", fname, line, (int)klen, ks,
+			            reason);
 			rc = SV_E_CONFIG;
 			goto out;
 		}
@@ -2231,7 +1434,7 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 		ent->value = (char *)val.data; /* transferred */
 		ent->line = line;
 		if (ent->key == NULL) {
-			wipe_free(ent->value);
+			sv_conf_free_secret(ent->value);
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -2239,56 +1442,28 @@ int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const 
 	}
 out:
 	if (rc == -ENOMEM)
-		set_err(err, errlen, "%s: out of memory", fname);
+		sv_conf_err(err, errlen, "%s: out of memory", fname);
 	if (rc != 0)
 		sv_envfile_release(ef);
 	return rc;
 }
 
-int sv_server_conf_parse_envfile(struct sv_server_conf *c, const char *text, size_t len,
-                                 const char *fname, const char *const *env, char *err,
-                                 size_t errlen)
+int sv_conf_load_env_file(const struct sv_conf_key *keys, size_t n, void *base,
+                          const char *const *env, const char *text, size_t len, const char *fname,
+                          char *err, size_t errlen)
 {
 	struct sv_envfile ef;
-	struct src s = {0};
+	struct src s = {.fname = fname != NULL ? fname : "env file"};
 	int rc;
 
-	memset(c, 0, sizeof(*c));
 	memset(&ef, 0, sizeof(ef));
-	if (fname == NULL)
-		fname = SV_RETENTION_ENV_PATH;
-	s.fname = fname;
 	if (text != NULL) {
-		rc = sv_envfile_parse(&ef, text, len, fname, err, errlen);
+		rc = sv_envfile_parse(&ef, text, len, s.fname, err, errlen);
 		if (rc != 0)
 			return rc;
 		s.ef = &ef;
 	}
-	rc = load_env_src(sv_server_conf_keys, sv_server_conf_nkeys, c, env, &s, err, errlen);
-	if (rc == 0)
-		rc = check_s3(c->s3_endpoint, c->s3_access_key, c->s3_secret_key, fname, err,
-		              errlen);
+	rc = load_env_src(keys, n, base, env, &s, err, errlen);
 	sv_envfile_release(&ef);
-	if (rc != 0)
-		sv_server_conf_release(c);
-	return rc;
-}
-
-int sv_server_conf_load_envfile(struct sv_server_conf *c, const char *path, const char *const *env,
-                                char *err, size_t errlen)
-{
-	char *text = NULL;
-	size_t len = 0;
-	const char *fname;
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = read_conf_file(path, SV_RETENTION_ENV_PATH, &text, &len, &fname, err, errlen);
-	if (rc != 0)
-		return rc;
-	rc = sv_server_conf_parse_envfile(c, text, len, fname, env, err, errlen);
-	if (text != NULL)
-		explicit_bzero(text, len);
-	free(text);
 	return rc;
 }

@@ -1,40 +1,44 @@
 /*
- * config.h - configuration of the four programs, driven by directive tables.
+ * config.h - the configuration readers, driven by directive tables.
  *
- * Each program has one table of struct sv_conf_key (name, type, where the
- * value lands in the program's config struct, bounds, default, help). The same
- * table parses and validates the input, fills in defaults, prints --help and
- * is what docs/configuration.md describes. Sources:
+ * A program describes its configuration with one table of struct
+ * sv_conf_key (name, type, where the value lands in the program's config
+ * struct, bounds, default, help), kept in the program's own folder
+ * (src/server/srv_conf.c, src/agent/agent_conf.c, src/api/api_conf.c,
+ * src/retention/ret_conf.c), as nginx keeps directives with their module.
+ * The same table parses and validates the input, fills in defaults, prints
+ * --help and is what docs/configuration.md describes.
  *
- *   server, api   environment variables, then a JSON object file
- *                 (sv_server_conf_load / sv_api_conf_load); a variable in the
- *                 environment always wins; an empty variable counts as unset
- *   agent         an INI file (inih) with [server] [capture] [buffer] [logging]
- *   retention     a YAML file (libyaml) of days to keep per data type, plus the
- *                 server's variables from the environment and an env file
+ * This module holds what every table shares: the value types and their
+ * parsers, and the readers of the four formats the programs use:
  *
- * Every loader returns 0 or SV_E_CONFIG (or -ENOMEM) and on error writes one
+ *   env + JSON     sv_conf_load_env_json(): each key from the environment,
+ *                  else a JSON object, else its default (server)
+ *   env + env file sv_conf_load_env_file(): the same with KEY=VALUE lines,
+ *                  as systemd's EnvironmentFile= reads them (API, retention)
+ *   INI            sv_conf_parse_ini() with [section] key = value (agent)
+ *   YAML           sv_conf_parse_yaml(): nested mappings flattened into
+ *                  (path, value, line) leaves for the caller (retention)
+ *
+ * and one file loader, sv_conf_load_file(), which reads a file, hands the
+ * text to a parse callback and wipes the text before freeing it.
+ *
+ * Every reader returns 0 or SV_E_CONFIG (or -ENOMEM) and on error writes one
  * line, without a trailing newline, into err: the file, the line, the key and
  * what is wrong, e.g.
  *   /etc/sipvault/agent.conf:12: [capture] rtp_port_min: must be 1..65535, got "70000"
- * A loaded config owns its strings; release it with the matching _release(),
- * which wipes secrets (tokens, secret keys) before freeing. _release() of a
- * zeroed or half-loaded struct is fine.
- *
- * Customers (SIPVAULT_CUSTOMERS) are parsed into struct sv_customers with
- * lookups by id, by token (constant time) and by HEP source address.
+ * A loaded struct owns its strings; sv_conf_release_fields() frees them and
+ * wipes secrets (tokens, secret keys) first.
  */
 #ifndef SV_CONFIG_H
 #define SV_CONFIG_H
 
-#include "base/cidr.h"
 #include "base/log.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 /* ------------------------------------------------------------ generic table */
 
@@ -52,13 +56,26 @@ enum sv_conf_type {
 	SV_CONF_SECONDS,    /* long long seconds: "90", "90s", "15m", "2h", "1d" */
 	SV_CONF_SIZE,       /* long long bytes: "1048576", "512K", "100M", "2G", "1T" (binary) */
 	SV_CONF_ENUM,       /* int: index of the value in choices ("auto|ebpf|pcap") */
-	SV_CONF_CUSTOMERS,  /* struct sv_customers *: JSON array (see below) */
+	SV_CONF_CUSTOM,     /* a pointer parsed and freed by k->ops (e.g. the customers) */
 };
 
 enum {
 	SV_CONF_F_REQUIRED = 1 << 0, /* no default: loading fails when it is not set */
 	SV_CONF_F_SECRET = 1 << 1,   /* wiped before free, never printed */
 	SV_CONF_F_OFF = 1 << 2,      /* LISTEN: "off" or "" disables it */
+};
+
+/*
+ * A value type the readers do not know, supplied by a higher layer or a
+ * program (the customer registry, store/customers.h). The field is a pointer
+ * owned by the config struct.
+ */
+struct sv_conf_ops {
+	const char *type_name; /* for --help ("customers JSON") */
+	/* Parses text[0..len) into a new value in *out; SV_E_CONFIG with why. */
+	int (*parse)(const char *text, size_t len, void **out, char *why, size_t whylen);
+	void (*free)(void *value); /* NULL ok; wipes secrets */
+	bool json_array;           /* a JSON file may give it as an array */
 };
 
 struct sv_conf_key {
@@ -71,6 +88,7 @@ struct sv_conf_key {
 	unsigned flags;
 	const char *choices; /* SV_CONF_ENUM: "a|b|c" */
 	const char *help;
+	const struct sv_conf_ops *ops; /* SV_CONF_CUSTOM only */
 };
 
 #define SV_CONF_HOST_MAX  256
@@ -112,58 +130,48 @@ const char *sv_conf_type_name(enum sv_conf_type t);
 /* Formats an address back to text ("[::1]:9060", ":9060", "off"). */
 void sv_conf_addr_format(const struct sv_conf_addr *a, char *out, size_t len);
 
-/* ---------------------------------------------------------------- customers */
+/* ---------------------------------------------------------------- helpers */
 
-struct sv_customer {
-	char *id;     /* [A-Za-z0-9._-]+ */
-	char *token;  /* secret */
-	char *bucket; /* S3 bucket name rules */
-	struct sv_cidr *hep_sources;
-	size_t n_hep_sources;
-	uint8_t token_sha256[32]; /* what token lookups compare */
+/* printf into err as one line (newlines become blanks); err may be NULL. */
+void sv_conf_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A quoted, escaped copy of s cut at 64 characters, for messages: "a\x01b...". */
+void sv_conf_quote(const char *s, char *out, size_t len);
+/* True when s holds a control character (below 0x20, or 0x7f). */
+bool sv_conf_has_ctl(const char *s);
+/* Wipes a NUL-terminated secret and frees it. NULL ok. */
+void sv_conf_free_secret(char *s);
+/* Strict decimal integer of the whole string: 0, -EINVAL or -ERANGE. */
+int sv_conf_parse_ll(const char *s, long long *out);
+/* Value of name in env (NULL-terminated "KEY=VALUE" strings); "" counts as unset. */
+const char *sv_conf_getenv(const char *const *env, const char *name);
+
+/* ------------------------------------------------------------------ files */
+
+/* Reads a whole file (at most 64 MiB) into a NUL-terminated malloc'ed block; 0 or -errno. */
+int sv_conf_read_file(const char *path, char **out, size_t *len);
+
+/*
+ * Called by sv_conf_load_file() with the file's text (NUL-terminated at
+ * text[len]), or with text NULL when an optional default file is missing.
+ * fname is the file's name for messages. Returns 0 or an error with err set.
+ */
+typedef int (*sv_conf_parse_fn)(void *arg, const char *text, size_t len, const char *fname,
+                                char *err, size_t errlen);
+
+enum {
+	/* path NULL and default_path missing: parse(text NULL) instead of an error */
+	SV_CONF_LOAD_OPTIONAL = 1 << 0,
 };
 
-struct sv_customers {
-	struct sv_customer *v;
-	size_t n;
-};
-
 /*
- * Parses and validates a SIPVAULT_CUSTOMERS JSON array:
- *   [{"id":"acme","token":"...","bucket":"acme-calls",
- *     "hep_sources":["10.0.0.0/8","2001:db8::/32"]}]
- * Rules: at least one customer; id non-empty, at most 64 chars of
- * [A-Za-z0-9._-] and not "." or ".."; ids unique; token non-empty, unique;
- * bucket 3..63 chars of [a-z0-9.-] starting and ending with a letter or digit,
- * no "..", not shaped like an IPv4 address; hep_sources optional list of
- * CIDRs (sv_cidr_parse); unknown fields rejected. On error writes e.g.
- * "customer 2 (\"acme\"): bucket: ..." into err. *out is freed with
- * sv_customers_free().
+ * Reads path (default_path when path is NULL), calls parse and then wipes and
+ * frees the text. A file that cannot be read is SV_E_CONFIG with
+ * "FILE: cannot read: REASON" in err, except a missing default with
+ * SV_CONF_LOAD_OPTIONAL. Returns what parse returns.
  */
-int sv_customers_parse(const char *json, size_t len, struct sv_customers **out, char *err,
-                       size_t errlen);
-/* Frees (wiping tokens). NULL ok. */
-void sv_customers_free(struct sv_customers *cs);
-/* Returns the customer with this id or NULL; pointer lives as long as cs. */
-const struct sv_customer *sv_customers_find_by_id(const struct sv_customers *cs, const char *id);
-/*
- * Returns the customer whose token equals token[0..len) or NULL. Constant
- * time with respect to the secrets: the presented token is hashed (SHA-256)
- * and compared with every customer's token digest using CRYPTO_memcmp, with
- * no early exit, so timing reveals neither which customer matched nor how
- * many leading bytes of any token were right.
- */
-const struct sv_customer *sv_customers_find_by_token(const struct sv_customers *cs,
-                                                     const char *token, size_t len);
-/* Constant-time check of one customer's token (same method). */
-bool sv_customer_token_ok(const struct sv_customer *c, const char *token, size_t len);
-/*
- * Returns the customer whose hep_sources contain the address (family AF_INET
- * with 4 bytes or AF_INET6 with 16), choosing the longest matching prefix
- * (first customer on a tie), or NULL.
- */
-const struct sv_customer *sv_customers_find_by_addr(const struct sv_customers *cs, int family,
-                                                    const void *addr);
+int sv_conf_load_file(const char *path, const char *default_path, unsigned flags,
+                      sv_conf_parse_fn parse, void *arg, char *err, size_t errlen);
 
 /* ---------------------------------------------------------- env and JSON */
 
@@ -172,197 +180,13 @@ const struct sv_customer *sv_customers_find_by_addr(const struct sv_customers *c
  * "KEY=VALUE" strings, like environ; NULL = none) and then the JSON object
  * text (may be NULL: environment only). fname names the text in errors.
  * Unknown keys in the JSON are errors naming key and line; JSON values may be
- * strings, integers or booleans (SV_CONF_CUSTOMERS: an array or a string).
- * Required keys not set anywhere are errors. Fields not set get defaults.
+ * strings, integers or booleans (SV_CONF_CUSTOM with ops->json_array: also an
+ * array). Required keys not set anywhere are errors. Fields not set get
+ * defaults. On error the fields may be half set: release them.
  */
 int sv_conf_load_env_json(const struct sv_conf_key *keys, size_t n, void *base,
                           const char *const *env, const char *json, size_t json_len,
                           const char *fname, char *err, size_t errlen);
-
-/* Reads a whole file into a NUL-terminated malloc'ed block; 0 or -errno. */
-int sv_conf_read_file(const char *path, char **out, size_t *len);
-
-/* ----------------------------------------------------------- server */
-
-struct sv_server_conf {
-	struct sv_conf_addr listen_tcp;
-	struct sv_conf_addr listen_hep;
-	char *s3_endpoint; /* NULL: local object store */
-	char *s3_region;
-	char *s3_access_key;
-	char *s3_secret_key;
-	struct sv_customers *customers;
-	enum sv_log_level log_level;
-	char *data_dir;
-	long long pending_timeout;
-	long long active_timeout;
-	long long closing_grace;
-	long long log_flush;
-	struct sv_conf_addr metrics_listen; /* enabled == false: off */
-};
-
-extern const struct sv_conf_key sv_server_conf_keys[];
-extern const size_t sv_server_conf_nkeys;
-
-#define SV_SERVER_CONF_PATH "/etc/sipvault/server.conf"
-
-/*
- * Loads the server configuration: env first, then the JSON file at path.
- * path NULL means the default file, which may be missing (environment only);
- * an explicitly named file must exist. Checks that S3 keys are set when an
- * endpoint is. Release with sv_server_conf_release().
- */
-int sv_server_conf_load(struct sv_server_conf *c, const char *path, const char *const *env,
-                        char *err, size_t errlen);
-/* Same from JSON text in memory (json may be NULL). */
-int sv_server_conf_parse(struct sv_server_conf *c, const char *json, size_t len, const char *fname,
-                         const char *const *env, char *err, size_t errlen);
-void sv_server_conf_release(struct sv_server_conf *c);
-
-/* ------------------------------------------------------------- api */
-
-enum sv_ai_provider {
-	SV_AI_AUTO = 0, /* sippulse when SIPPULSE_API_KEY is set, else anthropic when
-	                   ANTHROPIC_API_KEY is set, else none; resolved at load */
-	SV_AI_SIPPULSE = 1,
-	SV_AI_ANTHROPIC = 2,
-	SV_AI_NONE = 3,
-};
-
-struct sv_api_conf {
-	struct sv_conf_addr listen;
-	struct sv_customers *customers;
-	char *data_dir;
-	char *s3_endpoint;
-	char *s3_region;
-	char *s3_access_key;
-	char *s3_secret_key;
-	char *hmac_secret;
-	long long hmac_max_age;
-	int ai_provider; /* enum sv_ai_provider, never SV_AI_AUTO after loading */
-	char *ai_model;  /* NULL: the provider's default model */
-	char *sippulse_api_key;
-	char *sippulse_base_url;
-	char *anthropic_api_key;
-	char *anthropic_base_url;
-	enum sv_log_level log_level;
-};
-
-extern const struct sv_conf_key sv_api_conf_keys[];
-extern const size_t sv_api_conf_nkeys;
-
-#define SV_API_CONF_PATH "/etc/sipvault/api.conf"
-
-/* As sv_server_conf_load() for the API (default file /etc/sipvault/api.conf). */
-int sv_api_conf_load(struct sv_api_conf *c, const char *path, const char *const *env, char *err,
-                     size_t errlen);
-int sv_api_conf_parse(struct sv_api_conf *c, const char *json, size_t len, const char *fname,
-                      const char *const *env, char *err, size_t errlen);
-void sv_api_conf_release(struct sv_api_conf *c);
-const char *sv_ai_provider_name(int p);
-
-/* ----------------------------------------------------------- agent */
-
-enum sv_capture_mode {
-	SV_CAPTURE_AUTO = 0,
-	SV_CAPTURE_EBPF = 1,
-	SV_CAPTURE_PCAP = 2,
-};
-
-struct sv_agent_conf {
-	/* [server] */
-	struct sv_conf_addr server;
-	char *customer_id;
-	char *token; /* secret */
-	bool tls;
-	char *ca_file;                /* NULL: the system trust store */
-	long long heartbeat_interval; /* seconds between HEARTBEATs (default 30) */
-	long long rx_timeout;         /* seconds without a byte from the server (default 90) */
-	long long handshake_timeout;  /* seconds to wait for HANDSHAKE_ACK (default 5) */
-	long long stats_interval;     /* seconds between AGENT_STATS (default 30) */
-	/* [capture] */
-	int mode; /* enum sv_capture_mode */
-	struct sv_conf_ports sip_ports;
-	char *interface; /* NULL: the default-route interface, see sv_conf_default_iface() */
-	char *log_file;  /* NULL: no proxy log tailing */
-	long long rtp_port_min;
-	long long rtp_port_max;
-	/* [buffer] */
-	char *buffer_path;
-	long long buffer_max_size;
-	/* [logging] */
-	enum sv_log_level log_level;
-};
-
-extern const struct sv_conf_key sv_agent_conf_keys[];
-extern const size_t sv_agent_conf_nkeys;
-
-#define SV_AGENT_CONF_PATH "/etc/sipvault/agent.conf"
-
-/* Loads the agent's INI file (which must exist). */
-int sv_agent_conf_load(struct sv_agent_conf *c, const char *path, char *err, size_t errlen);
-/* Same from INI text in memory; fname names it in errors. */
-int sv_agent_conf_parse(struct sv_agent_conf *c, const char *text, size_t len, const char *fname,
-                        char *err, size_t errlen);
-void sv_agent_conf_release(struct sv_agent_conf *c);
-
-/*
- * Finds the interface of the default route: the IPv4 default route with the
- * lowest metric in route_path (/proc/net/route format), else the IPv6 one in
- * route6_path (/proc/net/ipv6_route format). NULL paths mean the /proc files.
- * Writes the name into out. Returns 0, SV_E_NOTFOUND, or -errno.
- */
-int sv_conf_default_iface(const char *route_path, const char *route6_path, char *out, size_t len);
-
-/* ------------------------------------------------------- retention */
-
-enum sv_ret_type {
-	SV_RET_SIP = 0, /* sip.pcap.gz */
-	SV_RET_RTCP,    /* rtcp.json.gz */
-	SV_RET_QUALITY, /* quality.json */
-	SV_RET_LOGS,    /* log-NNNNNN.gz */
-	SV_RET_NTYPES,
-};
-
-#define SV_RET_FOREVER  (-1) /* never delete */
-#define SV_RET_INHERIT  (-2) /* per-customer: use the default */
-#define SV_RET_MAX_DAYS 36500
-
-struct sv_ret_override {
-	char *customer;
-	int line; /* of the customer's key in the file */
-	int days[SV_RET_NTYPES];
-};
-
-struct sv_retention_conf {
-	int days[SV_RET_NTYPES]; /* defaults; SV_RET_FOREVER when not configured */
-	struct sv_ret_override *customers;
-	size_t n_customers;
-	char *fname; /* for errors naming the file later */
-};
-
-#define SV_RETENTION_CONF_PATH "/etc/sipvault/retention.yml"
-#define SV_RETENTION_ENV_PATH  "/etc/sipvault/server.env"
-
-/*
- * Parses the retention YAML:
- *   defaults:        { sip: 90, rtcp: 90, quality: 365, logs: 30 }
- *   customers:
- *     acme:          { sip: 30, logs: forever }
- * Days are integers 1..36500 or "forever". Unknown keys, duplicate keys and
- * wrong shapes are errors naming key and line.
- */
-int sv_retention_conf_parse(struct sv_retention_conf *c, const char *text, size_t len,
-                            const char *fname, char *err, size_t errlen);
-int sv_retention_conf_load(struct sv_retention_conf *c, const char *path, char *err, size_t errlen);
-void sv_retention_conf_release(struct sv_retention_conf *c);
-/* Every customer override must name a customer of cs; else SV_E_CONFIG + err. */
-int sv_retention_conf_check(const struct sv_retention_conf *c, const struct sv_customers *cs,
-                            char *err, size_t errlen);
-/* Days to keep type t for customer id (override, else default); SV_RET_FOREVER = keep. */
-int sv_retention_days(const struct sv_retention_conf *c, const char *customer, enum sv_ret_type t);
-/* "sip", "rtcp", "quality", "logs". */
-const char *sv_ret_type_name(enum sv_ret_type t);
 
 /* ------------------------------------------------------------ env file */
 
@@ -378,28 +202,65 @@ struct sv_envfile {
 };
 
 /*
- * Parses KEY=VALUE lines: blank lines and lines starting with '#' are
- * skipped; "export " before the key is allowed; the value may be in double
- * quotes (\" \\ \$ \` \n escapes) or single quotes (literal); unquoted values
- * have surrounding blanks trimmed. Keys are [A-Za-z_][A-Za-z0-9_]*. A key given
- * twice is an error. Errors name fname and the line.
+ * Parses KEY=VALUE lines, as systemd's EnvironmentFile= and a shell read
+ * them: blank lines and lines starting with '#' are skipped; "export " before
+ * the key is allowed; the value may be in double quotes (\" \\ \$ \` \n
+ * escapes) or single quotes (literal); unquoted values have surrounding
+ * blanks trimmed. Keys are [A-Za-z_][A-Za-z0-9_]*. A key given twice is an
+ * error. Errors name fname and the line.
  */
 int sv_envfile_parse(struct sv_envfile *ef, const char *text, size_t len, const char *fname,
                      char *err, size_t errlen);
 void sv_envfile_release(struct sv_envfile *ef);
-/* Value of key or NULL (pointer lives as long as ef). */
+/* Value of key or NULL (pointer lives as long as ef); *line its line when found. */
 const char *sv_envfile_get(const struct sv_envfile *ef, const char *key, int *line);
 
 /*
- * The retention tool's view of the server variables: the environment first,
- * then the env file at path (NULL = the default file, which may be missing;
- * an explicit one must exist). Keys of the file must be server keys.
+ * As sv_conf_load_env_json() with an env file (text may be NULL: environment
+ * only): each key from env, else the file, else its default. Keys of the
+ * file must be keys of the table.
  */
-int sv_server_conf_load_envfile(struct sv_server_conf *c, const char *path, const char *const *env,
-                                char *err, size_t errlen);
-/* Same with env-file text in memory (text may be NULL). */
-int sv_server_conf_parse_envfile(struct sv_server_conf *c, const char *text, size_t len,
-                                 const char *fname, const char *const *env, char *err,
-                                 size_t errlen);
+int sv_conf_load_env_file(const struct sv_conf_key *keys, size_t n, void *base,
+                          const char *const *env, const char *text, size_t len, const char *fname,
+                          char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ INI */
+
+/*
+ * Parses INI text ([section], key = value, ';' and '#' comment lines) into a
+ * table whose keys all have a section: defaults first, then each key; unknown
+ * sections and keys, keys outside a section and keys given twice are errors
+ * naming the line. Then required keys (and HOSTPORT keys, which have no
+ * default) must be set. lines (n entries, may be NULL) receives the line each
+ * key was set on, 0 when not set, for the caller's cross-checks.
+ */
+int sv_conf_parse_ini(const struct sv_conf_key *keys, size_t n, void *base, const char *text,
+                      size_t len, const char *fname, int *lines, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ YAML */
+
+#define SV_CONF_YAML_DEPTH 8
+
+/*
+ * One leaf of a YAML document of nested mappings: path[0..depth) are the
+ * keys from the top, lines[] the line of each key; value is the scalar, or
+ * NULL for an empty or null mapping value ("customers:" with nothing under
+ * it). Returns 0 or SV_E_CONFIG with a reason in why (no file or line: the
+ * reader adds "fname:line: " of path[*at], the last key unless the callback
+ * sets *at to the index of the key at fault), or -ENOMEM.
+ */
+typedef int (*sv_conf_yaml_leaf_fn)(void *arg, const char *const *path, const int *lines,
+                                    size_t depth, const char *value, size_t *at, char *why,
+                                    size_t whylen);
+
+/*
+ * Parses one YAML document (libyaml) whose nodes are mappings and scalars
+ * and calls leaf for every scalar value and every empty mapping value, in
+ * document order. Sequences, non-scalar keys, duplicate keys, more than one
+ * document and nesting deeper than SV_CONF_YAML_DEPTH are errors naming the
+ * line. An empty document calls nothing.
+ */
+int sv_conf_parse_yaml(const char *text, size_t len, const char *fname, sv_conf_yaml_leaf_fn leaf,
+                       void *arg, char *err, size_t errlen);
 
 #endif
