@@ -254,25 +254,15 @@ static int summary_fields(struct sv_buf *out, const char *q, size_t qlen)
 	return rc;
 }
 
-static void summary_reply(struct rq *r, const uint8_t *q, size_t qlen)
+/* "summary":...,"quality":... of a call: what never changes once it is complete. */
+static int summary_body(struct sv_buf *o, const uint8_t *q, size_t qlen)
 {
-	struct sv_buf *o = &r->out;
-	size_t i;
+	size_t before;
 	int rc, qok = 0;
 
-	rc = sv_buf_append_str(o, "{\"call_id\":");
-	if (rc == 0)
-		rc = sv_ladder_json_string(o, r->dl.call_id, r->dl.call_id_len);
-	if (rc == 0)
-		rc = sv_buf_append_str(o, ",\"customer\":");
-	if (rc == 0)
-		rc = sv_ladder_json_string(o, r->dl.customer, strlen(r->dl.customer));
-	if (rc == 0)
-		rc = sv_buf_printf(
-		    o, ",\"date\":\"%04d-%02d-%02d\",\"complete\":%s,\"summary\":", r->call->year,
-		    r->call->month, r->call->day, r->call->complete ? "true" : "false");
+	rc = sv_buf_append_str(o, ",\"summary\":");
 	if (rc == 0 && q != NULL) {
-		size_t before = o->len;
+		before = o->len;
 		rc = summary_fields(o, (const char *)q, qlen);
 		if (rc == 1) {
 			o->len = before;
@@ -286,10 +276,40 @@ static void summary_reply(struct rq *r, const uint8_t *q, size_t qlen)
 		rc = sv_buf_append_str(o, ",\"quality\":");
 	if (rc == 0)
 		rc = qok ? sv_buf_append(o, q, qlen) : sv_buf_append_str(o, "null");
+	return rc;
+}
+
+static void summary_reply(struct rq *r, const uint8_t *q, size_t qlen)
+{
+	struct sv_buf *o = &r->out;
+	struct vault_call *c = r->call;
+	size_t i;
+	int rc;
+
+	rc = sv_buf_append_str(o, "{\"call_id\":");
+	if (rc == 0)
+		rc = sv_ladder_json_string(o, r->dl.call_id, r->dl.call_id_len);
+	if (rc == 0)
+		rc = sv_buf_append_str(o, ",\"customer\":");
+	if (rc == 0)
+		rc = sv_ladder_json_string(o, r->dl.customer, strlen(r->dl.customer));
+	if (rc == 0)
+		rc = sv_buf_printf(o, ",\"date\":\"%04d-%02d-%02d\",\"complete\":%s", c->year,
+		                   c->month, c->day, c->complete ? "true" : "false");
+	if (rc == 0 && c->have_rendered) {
+		rc = sv_buf_append(o, c->rendered.data, c->rendered.len);
+	} else if (rc == 0) {
+		size_t start = o->len;
+		rc = summary_body(o, q, qlen);
+		/* a complete call never changes: render this part once */
+		if (rc == 0 && c->complete && q != NULL &&
+		    sv_buf_append(&c->rendered, o->data + start, o->len - start) == 0)
+			c->have_rendered = 1;
+	}
 	if (rc == 0)
 		rc = sv_buf_append_str(o, ",\"artifacts\":[");
-	for (i = 0; rc == 0 && i < r->call->nobjs; i++) {
-		const struct vault_obj *ob = &r->call->objs[i];
+	for (i = 0; rc == 0 && i < c->nobjs; i++) {
+		const struct vault_obj *ob = &c->objs[i];
 		rc = sv_buf_printf(o, "%s{\"name\":\"%s\",\"size\":%llu,\"url\":", i ? "," : "",
 		                   ob->name, (unsigned long long)ob->size);
 		if (rc == 0)
@@ -582,7 +602,9 @@ static void located(void *arg, int rc, const struct vault_call *call)
 	r->call = (struct vault_call *)call;
 	switch (r->dl.endpoint) {
 	case SV_DL_SUMMARY:
-		if (vault_obj_size(call, "quality.json") >= 0)
+		if (call->have_rendered)
+			summary_reply(r, NULL, 0);
+		else if (vault_obj_size(call, "quality.json") >= 0)
 			vault_get(r->a->set.vault, call, "quality.json", summary_got_quality, r);
 		else
 			summary_reply(r, NULL, 0);

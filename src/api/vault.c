@@ -52,6 +52,7 @@ static void call_free(struct vault_call *c)
 	for (i = 0; i < c->nobjs; i++)
 		free(c->objs[i].name);
 	free(c->objs);
+	sv_buf_release(&c->rendered);
 	free(c->bucket);
 	free(c->prefix);
 	free(c);

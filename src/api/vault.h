@@ -33,6 +33,10 @@ struct vault_call {
 	int complete; /* quality.json is there: the call is finished and never changes */
 	struct vault_obj *objs;
 	size_t nobjs;
+	/* For the HTTP side: a rendered part of an answer about this complete call,
+	 * kept as long as the call stays cached (freed with the call). */
+	struct sv_buf rendered;
+	int have_rendered;
 };
 
 struct vault_stats {
