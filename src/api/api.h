@@ -22,10 +22,11 @@ struct vault;
 #define API_CACHE_BYTES    (64u * 1024 * 1024)
 #define API_MAX_LOG_BYTES  (64u * 1024 * 1024) /* decompressed log chunk */
 #define API_MAX_PCAP_BYTES (256u * 1024 * 1024)
-/* Evidence handed to the chat engine is cut to these sizes. */
-#define API_CHAT_MAX_LADDER  (48 * 1024)
-#define API_CHAT_MAX_LOGS    (48 * 1024)
-#define API_CHAT_MAX_QUALITY (32 * 1024)
+/* Evidence handed to the chat engine is cut (head and tail kept) beyond these
+ * sizes, a memory bound only: the chat engine cuts by lines far below them. */
+#define API_CHAT_MAX_LADDER  (4 * 1024 * 1024)
+#define API_CHAT_MAX_LOGS    (4 * 1024 * 1024)
+#define API_CHAT_MAX_QUALITY (1024 * 1024)
 
 struct api_settings {
 	const char *listen_host; /* NULL: all addresses */
