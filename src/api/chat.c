@@ -199,7 +199,7 @@ static void stream_free(struct stream *s)
 	if (s->timer != NULL)
 		event_free(s->timer);
 	for (struct curl_slist *h = s->hdrs; h != NULL; h = h->next)
-		memset(h->data, 0, strlen(h->data)); /* the API key */
+		explicit_bzero(h->data, strlen(h->data)); /* the API key */
 	curl_slist_free_all(s->hdrs);
 	sv_buf_release(&s->body);
 	sv_buf_release(&s->errbody);
@@ -488,7 +488,8 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
 			rc = -ENOMEM;
 		}
 	}
-	memset(h.data, 0, h.len);
+	if (h.data != NULL)
+		explicit_bzero(h.data, h.len);
 	sv_buf_release(&h);
 	sv_buf_release(&url);
 	sv_buf_release(&sys);
@@ -593,13 +594,10 @@ struct chat_engine *chat_engine_new(struct event_base *base, const struct chat_c
 	return ce;
 }
 
-static void wipe_free(char *s)
+static void free_secret(char *s)
 {
-	if (s == NULL)
-		return;
-	volatile char *v = s;
-	while (*v)
-		*v++ = 0;
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
 	free(s);
 }
 
@@ -613,8 +611,8 @@ void chat_engine_free(struct chat_engine *ce)
 	free(ce->sippulse_url);
 	free(ce->sippulse_model);
 	free(ce->anthropic_url);
-	wipe_free(ce->sippulse_key);
-	wipe_free(ce->anthropic_key);
+	free_secret(ce->sippulse_key);
+	free_secret(ce->anthropic_key);
 	free(ce);
 }
 
