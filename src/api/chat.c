@@ -233,9 +233,8 @@ static void stream_end(struct stream *s, const char *why)
 			s->req = NULL;
 			evhttp_send_reply_end(req);
 		} else {
-			char msg[400];
-			snprintf(msg, sizeof(msg), "AI provider: %s", why ? why : "empty answer");
-			reply_json_error(req, 503, "Service Unavailable", msg);
+			reply_json_error(req, 503, "Service Unavailable",
+			                 why ? why : "out of memory");
 		}
 	}
 	stream_free(s);
@@ -243,8 +242,10 @@ static void stream_end(struct stream *s, const char *why)
 
 static void upstream_failed(struct stream *s, const char *why)
 {
+	char msg[400];
 	s->ce->stats.upstream_errors++;
-	stream_end(s, why);
+	snprintf(msg, sizeof(msg), "AI provider: %s", why);
+	stream_end(s, msg);
 }
 
 /* The client went away: drop the upstream request; evhttp gets req back. */
@@ -415,6 +416,9 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
                           const struct sv_aichat_conv *conv, const struct chat_evidence *ev)
 {
 	struct chat_engine *ce = s->ce;
+	static const struct chat_evidence none;
+	if (ev == NULL)
+		ev = &none;
 	struct sv_aichat_evidence aev = {
 	    .customer = ev->customer,
 	    .call_id = ev->call_id,
