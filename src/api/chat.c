@@ -57,6 +57,7 @@
 #define DEF_FIRST_BYTE  30000
 #define DEF_IDLE        60000
 #define CONNECT_TIMEOUT 10000
+#define MAX_DURATION    300000 /* a whole answer, like nginx's proxy_read_timeout */
 
 struct stream {
 	TAILQ_ENTRY(stream) link;
@@ -480,6 +481,7 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 		                 (long)(ce->first_byte_ms < CONNECT_TIMEOUT ? ce->first_byte_ms
 		                                                            : CONNECT_TIMEOUT));
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)MAX_DURATION);
 		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 		if (sv_log_threshold <= SV_LOG_DEBUG) {
