@@ -57,6 +57,7 @@
 #define DEF_FIRST_BYTE  30000
 #define DEF_IDLE        60000
 #define CONNECT_TIMEOUT 10000
+#define MAX_DURATION    300000 /* a whole answer, like nginx's proxy_read_timeout */
 
 struct stream {
 	TAILQ_ENTRY(stream) link;
@@ -199,7 +200,7 @@ static void stream_free(struct stream *s)
 	if (s->timer != NULL)
 		event_free(s->timer);
 	for (struct curl_slist *h = s->hdrs; h != NULL; h = h->next)
-		memset(h->data, 0, strlen(h->data)); /* the API key */
+		explicit_bzero(h->data, strlen(h->data)); /* the API key */
 	curl_slist_free_all(s->hdrs);
 	sv_buf_release(&s->body);
 	sv_buf_release(&s->errbody);
@@ -233,9 +234,8 @@ static void stream_end(struct stream *s, const char *why)
 			s->req = NULL;
 			evhttp_send_reply_end(req);
 		} else {
-			char msg[400];
-			snprintf(msg, sizeof(msg), "AI provider: %s", why ? why : "empty answer");
-			reply_json_error(req, 503, "Service Unavailable", msg);
+			reply_json_error(req, 503, "Service Unavailable",
+			                 why ? why : "out of memory");
 		}
 	}
 	stream_free(s);
@@ -243,8 +243,10 @@ static void stream_end(struct stream *s, const char *why)
 
 static void upstream_failed(struct stream *s, const char *why)
 {
+	char msg[400];
 	s->ce->stats.upstream_errors++;
-	stream_end(s, why);
+	snprintf(msg, sizeof(msg), "AI provider: %s", why);
+	stream_end(s, msg);
 }
 
 /* The client went away: drop the upstream request; evhttp gets req back. */
@@ -415,6 +417,9 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
                           const struct sv_aichat_conv *conv, const struct chat_evidence *ev)
 {
 	struct chat_engine *ce = s->ce;
+	static const struct chat_evidence none;
+	if (ev == NULL)
+		ev = &none;
 	struct sv_aichat_evidence aev = {
 	    .customer = ev->customer,
 	    .call_id = ev->call_id,
@@ -476,6 +481,7 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 		                 (long)(ce->first_byte_ms < CONNECT_TIMEOUT ? ce->first_byte_ms
 		                                                            : CONNECT_TIMEOUT));
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)MAX_DURATION);
 		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 		if (sv_log_threshold <= SV_LOG_DEBUG) {
@@ -488,7 +494,8 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
 			rc = -ENOMEM;
 		}
 	}
-	memset(h.data, 0, h.len);
+	if (h.data != NULL)
+		explicit_bzero(h.data, h.len);
 	sv_buf_release(&h);
 	sv_buf_release(&url);
 	sv_buf_release(&sys);
@@ -593,13 +600,10 @@ struct chat_engine *chat_engine_new(struct event_base *base, const struct chat_c
 	return ce;
 }
 
-static void wipe_free(char *s)
+static void free_secret(char *s)
 {
-	if (s == NULL)
-		return;
-	volatile char *v = s;
-	while (*v)
-		*v++ = 0;
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
 	free(s);
 }
 
@@ -613,8 +617,8 @@ void chat_engine_free(struct chat_engine *ce)
 	free(ce->sippulse_url);
 	free(ce->sippulse_model);
 	free(ce->anthropic_url);
-	wipe_free(ce->sippulse_key);
-	wipe_free(ce->anthropic_key);
+	free_secret(ce->sippulse_key);
+	free_secret(ce->anthropic_key);
 	free(ce);
 }
 

@@ -260,12 +260,17 @@ def run(pport, hport):
         check(ent and ent["outcome"] == "cancelled",
               tag + " client gone mid-stream -> upstream cancelled (%s)" % ent)
 
-        # client cancel before the first byte
+        # client cancel before the first byte: noticed at once, not by the timeout
+        before = get_json(hport, "/stats")[eng]
         r = request(hport, url, body("mode=stall_first"), cancel_after=0.3)
         i, _ = last()
-        ent = wait_outcome(pport, i, "cancelled", limit=1.0 + FIRST_BYTE_MS / 1000 - 0.5)
+        ent = wait_outcome(pport, i, "cancelled")
+        after = get_json(hport, "/stats")[eng]
         check(ent and ent["outcome"] == "cancelled",
-              tag + " client gone before first byte -> upstream cancelled at once")
+              tag + " client gone before first byte -> upstream cancelled")
+        check(after["client_gone"] == before["client_gone"] + 1 and
+              after["upstream_errors"] == before["upstream_errors"],
+              tag + " ... counted as client gone, not as a timeout")
 
         # HTTP/1.0 (nginx's proxy_pass), with and without keep-alive
         for extra in (b"", b"Connection: keep-alive\r\n"):

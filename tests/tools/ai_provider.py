@@ -170,7 +170,7 @@ class Handler(BaseHTTPRequestHandler):
                 "type": "content_block_delta", "index": 0,
                 "delta": {"type": "text_delta", "text": text}})
 
-    def finish(self, proto):
+    def end_answer(self, proto):
         if proto == "openai":
             self.sse(proto, None, {
                 "id": "chatcmpl-test", "object": "chat.completion.chunk",
@@ -312,7 +312,7 @@ class Handler(BaseHTTPRequestHandler):
             for piece in (call_line, "\n", "cut=%s" % ("yes" if cut else "no"),
                           " size=%d" % len(system.encode())):
                 self.token(proto, piece)
-            self.finish(proto)
+            self.end_answer(proto)
             return
         if mode == "long":
             end = time.monotonic() + 60
@@ -322,7 +322,7 @@ class Handler(BaseHTTPRequestHandler):
                 i += 1
                 if self.client_closed(0.1):
                     raise ClientGone()
-            self.finish(proto)
+            self.end_answer(proto)
             return
         words = ANSWER
         if mode in ("stall_mid", "drop_mid", "error_event"):
@@ -345,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.sse(proto, "error", self.error_doc(proto, "overloaded_error", "Overloaded"))
             self.end_stream()
             return
-        self.finish(proto)
+        self.end_answer(proto)
 
 
 def main():
