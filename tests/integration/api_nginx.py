@@ -22,6 +22,7 @@ from serverfixture import Server, check, eq, run_tests  # noqa: E402
 RUN = "%x" % (time.time_ns() & 0xFFFFFFFF)
 IDS = ["nginx-%s@host" % RUN, "slash/%s/x" % RUN, "pct%%25%%2F-%s" % RUN,
        "plus+eq=at@%s" % RUN, "with space %s@h" % RUN, "all / %% + = @ and spaces %s" % RUN]
+BIG = "big-%s@host" % RUN
 S = {}
 KEY = "test-sippulse-key"
 
@@ -39,6 +40,12 @@ def setup():
         ag.send_messages(d.msgs)
         ag.log(d.ts(1100), cid, "a log line of " + cid)
         S["dialogs"][cid] = d
+    big = sc.Dialog(BIG, base + 99 * 1000)
+    big.answered(t_bye_ms=1500)
+    ag.send_messages(big.msgs)
+    for n in range(450):
+        ag.log(big.ts(1100) + n, BIG, "big call log line %d" % n)
+    S["dialogs"][BIG] = big
     for cid, d in S["dialogs"].items():
         srv.quality("acme-calls", cid, d.base_ts, 15)
     ag.close()
@@ -140,6 +147,66 @@ def test_chat_streams_through_nginx():
     firsts = [t for t, n in arrivals if n >= 1]
     check(firsts and arrivals[-1][0] - firsts[0] > 0.8,
           "tokens arrived over time: %r" % arrivals[:5])
+
+
+def chat_direct(cid, content, version=b"1.0"):
+    """POSTs to the API itself (no nginx) as an HTTP/1.0 client; returns (head, body)."""
+    body = json.dumps({"messages": [{"role": "user", "content": content}]}).encode()
+    path = link("acme", cid, "chat", form="query")
+    s = socket.create_connection(("127.0.0.1", S["api"].port), timeout=30)
+    s.sendall(b"POST %s HTTP/%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (path.encode(), version, len(body)) + body)
+    raw = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        raw += b
+    s.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_chat_context_from_the_calls_evidence():
+    setup()
+    m0 = S["api"].metrics()
+    head, body = chat_direct(IDS[0], "mode=echo what happened?")
+    check(head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head[:60])
+    check(b"chunked" not in head.lower(), "no chunked encoding for an HTTP/1.0 client")
+    text = "".join(json.loads(ln[5:])["text"] for ln in body.decode().splitlines()
+                   if ln.startswith("data:") and '"text"' in ln)
+    check(("Call-ID: " + IDS[0]) in text, "the context names the call: %r" % text)
+    check("cut=no" in text, "a small call is not cut: %r" % text)
+    head, body = chat_direct(BIG, "mode=echo what happened?")
+    text = "".join(json.loads(ln[5:])["text"] for ln in body.decode().splitlines()
+                   if ln.startswith("data:") and '"text"' in ln)
+    check("cut=yes" in text, "450 log lines are cut for the AI: %r" % text)
+    st, logs = get("/api" + link("acme", BIG, "logs", form="query"))
+    eq(len(json.loads(logs)), 450, "but GET /logs gives every line")
+    m1 = S["api"].metrics()
+    check(m1.get("sipvault_api_requests_total", endpoint="chat", status="200")
+          - m0.get("sipvault_api_requests_total", endpoint="chat", status="200") == 2,
+          "chat answers counted")
+    check(m1.get("sipvault_api_chat_total", event="completed")
+          - m0.get("sipvault_api_chat_total", event="completed") == 2, "completed streams")
+
+
+def test_chat_provider_failures():
+    setup()
+    m0 = S["api"].metrics()
+    head, body = chat_direct(IDS[0], "mode=error500 why?")
+    check(head.startswith(b"HTTP/1.0 503") or head.startswith(b"HTTP/1.1 503"),
+          "provider failing before the stream: 503: %r" % head[:60])
+    check(b"error" in body, "JSON error")
+    eq(S["api"].request(link("beta", IDS[0], "chat", form="query"), method="POST",
+                        body=b'{"messages":[{"role":"user","content":"x"}]}').status, 404,
+       "beta's link to acme's call")
+    r = S["api"].request(link("acme", IDS[0], "chat", form="query"), method="POST",
+                         body=b"not json")
+    eq(r.status, 400, "bad conversation JSON")
+    m1 = S["api"].metrics()
+    check(m1.get("sipvault_api_chat_total", event="upstream_errors")
+          > m0.get("sipvault_api_chat_total", event="upstream_errors"), "upstream error counted")
 
 
 def test_zz_stop():
