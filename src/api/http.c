@@ -184,33 +184,62 @@ static int append_link_query(struct rq *r, struct sv_buf *out)
 	return rc;
 }
 
-/* Where the client fetches an artifact: pre-signed on S3, else this API. */
-static int artifact_url(struct rq *r, const char *name, struct sv_buf *out)
+/* The prefix of this API's own artifact URLs for this request (local store):
+ * "{X-Forwarded-Prefix}/calls/artifacts/" and the link's query, made once. */
+struct art_base {
+	struct sv_buf prefix, query;
+};
+
+static int art_base_make(struct rq *r, struct art_base *ab)
 {
-	struct sv_buf url, key;
 	const char *prefix;
 	int rc;
 
+	sv_buf_init(&ab->prefix);
+	sv_buf_init(&ab->query);
+	if (r->a->set.s3 != NULL)
+		return 0;
+	/* relative to the API's root; behind nginx the dashboard's /api prefix, which
+	 * nginx may announce as X-Forwarded-Prefix */
+	prefix = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Forwarded-Prefix");
+	if (prefix == NULL || prefix[0] != '/' || strlen(prefix) > 64 ||
+	    strspn(prefix, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+	        strlen(prefix))
+		prefix = "";
+	if ((rc = sv_buf_printf(&ab->prefix, "%s/calls/artifacts/", prefix)) != 0)
+		return rc;
+	if ((rc = sv_buf_append(&ab->query, "?", 1)) != 0)
+		return rc;
+	return append_link_query(r, &ab->query);
+}
+
+static void art_base_release(struct art_base *ab)
+{
+	sv_buf_release(&ab->prefix);
+	sv_buf_release(&ab->query);
+}
+
+/* Where the client fetches an artifact: pre-signed on S3, else this API. */
+static int artifact_url(struct rq *r, const struct art_base *ab, const char *name,
+                        struct sv_buf *out)
+{
+	struct sv_buf url, key;
+	int rc;
+
+	if (r->a->set.s3 == NULL) {
+		/* names are call_key object names: nothing to escape */
+		if ((rc = sv_buf_append(out, "\"", 1)) != 0 ||
+		    (rc = sv_buf_append(out, ab->prefix.data, ab->prefix.len)) != 0 ||
+		    (rc = sv_buf_append_str(out, name)) != 0 ||
+		    (rc = sv_buf_append(out, ab->query.data, ab->query.len)) != 0)
+			return rc;
+		return sv_buf_append(out, "\"", 1);
+	}
 	sv_buf_init(&url);
 	sv_buf_init(&key);
-	if (r->a->set.s3 != NULL) {
-		if ((rc = sv_buf_printf(&key, "%s%s", r->call->prefix, name)) == 0)
-			rc =
-			    sv_s3_presign_get(r->a->set.s3, r->call->bucket, (const char *)key.data,
-			                      now_s(r->a), API_PRESIGN_SECS, &url);
-	} else {
-		/* relative to the API's root; behind nginx the dashboard's /api prefix, which
-		 * nginx may announce as X-Forwarded-Prefix */
-		prefix = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-		                            "X-Forwarded-Prefix");
-		if (prefix == NULL || prefix[0] != '/' || strlen(prefix) > 64 ||
-		    strspn(prefix,
-		           "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-		        strlen(prefix))
-			prefix = "";
-		if ((rc = sv_buf_printf(&url, "%s/calls/artifacts/%s?", prefix, name)) == 0)
-			rc = append_link_query(r, &url);
-	}
+	if ((rc = sv_buf_printf(&key, "%s%s", r->call->prefix, name)) == 0)
+		rc = sv_s3_presign_get(r->a->set.s3, r->call->bucket, (const char *)key.data,
+		                       now_s(r->a), API_PRESIGN_SECS, &url);
 	if (rc == 0)
 		rc = sv_ladder_json_string(out, (const char *)url.data, url.len);
 	sv_buf_release(&url);
@@ -283,10 +312,16 @@ static void summary_reply(struct rq *r, const uint8_t *q, size_t qlen)
 {
 	struct sv_buf *o = &r->out;
 	struct vault_call *c = r->call;
+	struct art_base ab;
 	size_t i;
 	int rc;
 
-	rc = sv_buf_append_str(o, "{\"call_id\":");
+	rc = art_base_make(r, &ab);
+	if (rc == 0)
+		rc = sv_buf_reserve(o, 1024 + (c->have_rendered ? c->rendered.len : qlen) +
+		                           c->nobjs * (ab.prefix.len + ab.query.len + 96));
+	if (rc == 0)
+		rc = sv_buf_append_str(o, "{\"call_id\":");
 	if (rc == 0)
 		rc = sv_ladder_json_string(o, r->dl.call_id, r->dl.call_id_len);
 	if (rc == 0)
@@ -313,12 +348,13 @@ static void summary_reply(struct rq *r, const uint8_t *q, size_t qlen)
 		rc = sv_buf_printf(o, "%s{\"name\":\"%s\",\"size\":%llu,\"url\":", i ? "," : "",
 		                   ob->name, (unsigned long long)ob->size);
 		if (rc == 0)
-			rc = artifact_url(r, ob->name, o);
+			rc = artifact_url(r, &ab, ob->name, o);
 		if (rc == 0)
 			rc = sv_buf_append(o, "}", 1);
 	}
 	if (rc == 0)
 		rc = sv_buf_append_str(o, "]}\n");
+	art_base_release(&ab);
 	if (rc != 0) {
 		rq_error(r, 503, "out of memory");
 		return;

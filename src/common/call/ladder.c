@@ -296,9 +296,19 @@ int sv_ladder_json_string(struct sv_buf *out, const char *s, size_t len)
 		return r;
 	while (i < len) {
 		uint8_t c = u[i];
-		size_t n = 0;
+		size_t n = 0, run = i;
 		uint32_t cp = 0;
 
+		/* plain ASCII needs no escape: copy a run at once */
+		while (run < len && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' &&
+		       u[run] != '\\')
+			run++;
+		if (run > i) {
+			if ((r = sv_buf_append(out, u + i, run - i)) != 0)
+				return r;
+			i = run;
+			continue;
+		}
 		if (c < 0x80) {
 			if (c == '"' || c == '\\') {
 				char e[2] = {'\\', (char)c};
