@@ -38,7 +38,7 @@ const struct sv_conf_key sv_agent_conf_keys[] = {
     K("server", "stats_interval", SV_CONF_SECONDS, stats_interval, 1, 86400, "30", 0, NULL,
       "seconds between AGENT_STATS reports (when the server accepts \"stats\")"),
     K("capture", "mode", SV_CONF_ENUM, mode, 0, 0, "auto", 0, "auto|ebpf|pcap",
-      "capture backend; auto tries eBPF, then pcap"),
+      "capture backend; auto: eBPF on kernels >= 4.18, else pcap"),
     K("capture", "sip_ports", SV_CONF_PORTS, sip_ports, 1, 65535, "5060", 0, NULL,
       "SIP ports to capture, comma-separated"),
     K("capture", "interface", SV_CONF_STRING, interface, 0, 0, NULL, 0, NULL,

@@ -1,6 +1,6 @@
 /*
  * Fuzzes the configuration parsers. The first byte picks the parser, the
- * rest is the document: 'i' agent INI, 'j' server JSON, 'a' API JSON,
+ * rest is the document: 'i' agent INI, 'j' server JSON, 'a' API env file,
  * 'y' retention YAML, 'e' env file, 'c' customers JSON; anything else runs
  * the rest through every parser.
  */

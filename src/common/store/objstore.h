@@ -65,7 +65,7 @@ int sv_objstore_get(struct sv_objstore *st, const char *bucket, const char *key,
 
 /* 1 when bucket is a valid S3 bucket name (3..63 of [a-z0-9.-], a letter or
  * digit at both ends, no "..", not shaped like an IPv4 address), 0 otherwise.
- * The customer registry (config.h) applies the same rule. */
+ * The customer registry (store/customers.h) applies the same rule. */
 int sv_objstore_bucket_ok(const char *bucket);
 
 /* 1 when bucket/key is an acceptable object name, 0 otherwise. */
