@@ -9,6 +9,7 @@
 #include "base/htable.h"
 #include "base/log.h"
 #include "call/callkey.h"
+#include "call/lookup.h"
 #include "store/objstore.h"
 #include "store/s3.h"
 
@@ -215,63 +216,6 @@ int64_t vault_obj_size(const struct vault_call *call, const char *name)
 	return -1;
 }
 
-/* ------------------------------------------------------------------ plan */
-
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-size_t vault_plan(int64_t ts, int year, int month, int day, int max_days, int64_t *days, size_t n)
-{
-	int64_t d0 = ts >= 0 ? ts / 86400 : (ts - 86399) / 86400, hint = INT64_MIN, cand;
-	size_t k = 0;
-	int i;
-
-	if (year != 0) {
-		hint = days_from_civil(year, month, day);
-		if (k < n)
-			days[k++] = hint;
-	}
-	/* ts day, the day before, the day after, then further back */
-	for (i = 0; i <= max_days + 1 && k < n; i++) {
-		if (i == 0)
-			cand = d0;
-		else if (i == 1)
-			cand = d0 - 1;
-		else if (i == 2)
-			cand = d0 + 1;
-		else
-			cand = d0 - (i - 1);
-		if (cand != hint && cand >= 0)
-			days[k++] = cand;
-	}
-	return k;
-}
-
 /* ------------------------------------------------------------------ locate */
 
 #define MAX_PLAN 400
@@ -310,7 +254,7 @@ static struct vault_call *found_call(struct locate_op *op)
 
 	if (c == NULL)
 		return NULL;
-	civil_from_days(op->days[op->i], &y, &m, &d);
+	sv_lookup_civil_from_days(op->days[op->i], &y, &m, &d);
 	c->year = y;
 	c->month = m;
 	c->day = d;
@@ -432,15 +376,14 @@ static void locate_s3_done(struct sv_s3_result *res, void *arg)
 
 static void locate_next(struct locate_op *op)
 {
-	int y, m, d, r;
+	int r;
 
 	if (op->i >= op->ndays) {
 		locate_finish(op, SV_E_NOTFOUND, NULL);
 		return;
 	}
-	civil_from_days(op->days[op->i], &y, &m, &d);
 	sv_buf_reset(&op->prefix);
-	if (sv_buf_printf(&op->prefix, "calls/%04d/%02d/%02d/%s/", y, m, d, op->dir) != 0) {
+	if (sv_lookup_prefix(op->days[op->i], op->dir, &op->prefix) != 0) {
 		locate_finish(op, -ENOMEM, NULL);
 		return;
 	}
@@ -505,7 +448,7 @@ void vault_locate(struct vault *v, const char *bucket, const char *call_id, size
 		max_days = 1;
 	if (max_days > MAX_PLAN - 8)
 		max_days = MAX_PLAN - 8;
-	op->ndays = vault_plan(ts, year, month, day, max_days, op->days, MAX_PLAN);
+	op->ndays = sv_lookup_plan(ts, year, month, day, max_days, op->days, MAX_PLAN);
 	locate_next(op);
 }
 

@@ -62,10 +62,10 @@ void vault_get_stats(const struct vault *v, struct vault_stats *out);
 /* rc: 0 (call found), SV_E_NOTFOUND, or a store error (negative). */
 typedef void (*vault_locate_fn)(void *arg, int rc, const struct vault_call *call);
 /*
- * Finds the call's directory: with a date hint (year != 0) that day first;
- * then the UTC day of ts, the day before, the day after, then earlier days
- * one by one up to max_days before ts. One list request per day tried; a
- * complete call, once found, is remembered (no request at all next time).
+ * Finds the call's directory, trying the days of sv_lookup_plan() (the date
+ * hint, ts's day, the day before, the day after, then further back up to
+ * max_days) with one list request per day; a complete call, once found, is
+ * remembered (no request at all next time).
  */
 void vault_locate(struct vault *v, const char *bucket, const char *call_id, size_t call_id_len,
                   int64_t ts, int year, int month, int day, int max_days, vault_locate_fn cb,
@@ -78,9 +78,5 @@ void vault_get(struct vault *v, const struct vault_call *call, const char *name,
 
 /* The object's size in the listing, or -1. */
 int64_t vault_obj_size(const struct vault_call *call, const char *name);
-
-/* Days tried for a ts (and hint) in order: at most n days written to
- * days[] as days since the epoch; returns the count. Pure, for tests/docs. */
-size_t vault_plan(int64_t ts, int year, int month, int day, int max_days, int64_t *days, size_t n);
 
 #endif
