@@ -133,6 +133,25 @@ def test_sip_ladder_matches_tshark():
         eq([m["retransmission"] for m in msgs], ts, "retransmission flags as tshark")
 
 
+def test_sip_ladder_over_tcp():
+    """A dialog over TCP (Via SIP/2.0/TCP): the server writes TCP segments, the API reassembles."""
+    s = setup_calls()
+    cid = "tcp-%s@x" % RUN
+    ag = s["srv"].agent("acme")
+    d = sc.Dialog(cid, sc.now_ns() - 2 * 10**9, transport="TCP")
+    d.answered(t_bye_ms=1000)
+    ag.send_messages(d.msgs)
+    s["srv"].quality("acme-calls", cid, d.base_ts, 15)
+    ag.close()
+    r = s["api"].request(link("acme", cid, "sip", form="query"))
+    eq(r.status, 200, "sip over TCP")
+    msgs = r.json()
+    eq([m["raw"].encode() for m in msgs], [m.raw for m in sorted(d.msgs, key=lambda x: x.ts)],
+       "messages reassembled")
+    eq({m["transport"] for m in msgs}, {"TCP"}, "transport")
+    check(not any(m["retransmission"] for m in msgs), "no retransmission over TCP")
+
+
 def test_logs_in_order():
     a = api()
     cid = IDS[0]

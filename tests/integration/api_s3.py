@@ -98,7 +98,8 @@ def test_sip_and_logs():
     r = a.request(link("acme", CID, "sip", form="query"))
     eq(r.status, 200, "sip")
     msgs = r.json()
-    eq([m["raw"].encode() for m in msgs], [m.raw for m in s["dialog"].msgs], "ladder")
+    eq([m["raw"].encode() for m in msgs],
+       [m.raw for m in sorted(s["dialog"].msgs, key=lambda x: x.ts)], "ladder")
     r = a.request(link("acme", CID, "logs", form="query"))
     eq(r.status, 200, "logs")
     eq([x["text"] for x in r.json()], ["s3 log line %d" % n for n in range(4)], "log lines")
