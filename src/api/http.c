@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -47,7 +48,19 @@ struct api {
 	uint64_t lat_count[NBOUNDS + 1];
 	double lat_sum;
 	uint64_t lat_n;
+	/* chat requests handed to the chat engine, waiting for their answer to
+	 * complete (for metrics); a stream whose client vanished never completes,
+	 * so what is left is freed with the API */
+	TAILQ_HEAD(, chat_wait) chat_waits;
+	size_t n_chat_waits;
 };
+
+struct chat_wait {
+	TAILQ_ENTRY(chat_wait) link;
+	struct api *a;
+	uint64_t t0;
+};
+#define MAX_CHAT_WAITS 4096
 
 /* One request in progress on a call endpoint. */
 struct rq {
@@ -551,17 +564,19 @@ static void cut_middle(struct sv_buf *b, size_t max)
 
 static void chat_complete(struct evhttp_request *req, void *arg)
 {
-	struct rq *r = arg;
+	struct chat_wait *w = arg;
 	int code = evhttp_request_get_response_code(req);
 
-	observe(r->a, "chat", code > 0 ? code : 200, r->t0);
-	free(r);
+	observe(w->a, "chat", code > 0 ? code : 200, w->t0);
+	TAILQ_REMOVE(&w->a->chat_waits, w, link);
+	w->a->n_chat_waits--;
+	free(w);
 }
 
 static void chat_begin(struct rq *r)
 {
 	struct chat_evidence ev;
-	struct rq *done;
+	struct chat_wait *w;
 
 	cut_middle(&r->quality, API_CHAT_MAX_QUALITY);
 	cut_middle(&r->ladder, API_CHAT_MAX_LADDER);
@@ -576,10 +591,12 @@ static void chat_begin(struct rq *r)
 	ev.log_text = (const char *)r->logs.data;
 	ev.log_len = r->logs.len;
 	/* the request's metrics are taken when the chat engine's answer completes */
-	if ((done = calloc(1, sizeof(*done))) != NULL) {
-		done->a = r->a;
-		done->t0 = r->t0;
-		evhttp_request_set_on_complete_cb(r->req, chat_complete, done);
+	if (r->a->n_chat_waits < MAX_CHAT_WAITS && (w = calloc(1, sizeof(*w))) != NULL) {
+		w->a = r->a;
+		w->t0 = r->t0;
+		TAILQ_INSERT_TAIL(&r->a->chat_waits, w, link);
+		r->a->n_chat_waits++;
+		evhttp_request_set_on_complete_cb(r->req, chat_complete, w);
 	}
 	chat_start(r->a->set.chat, r->req, &ev, (const char *)r->body.data, r->body.len);
 	rq_free(r);
@@ -843,6 +860,7 @@ int api_new(struct event_base *base, const struct api_settings *set, struct api 
 		return -ENOMEM;
 	a->base = base;
 	a->set = *set;
+	TAILQ_INIT(&a->chat_waits);
 	if (sv_metrics_new(&a->m) != 0)
 		goto fail;
 	a->m_requests = sv_metrics_counter(a->m, "sipvault_api_requests_total",
@@ -912,6 +930,11 @@ void api_free(struct api *a)
 		return;
 	if (a->http != NULL)
 		evhttp_free(a->http);
+	while (!TAILQ_EMPTY(&a->chat_waits)) {
+		struct chat_wait *w = TAILQ_FIRST(&a->chat_waits);
+		TAILQ_REMOVE(&a->chat_waits, w, link);
+		free(w);
+	}
 	sv_metrics_free(a->m);
 	free(a);
 }

@@ -209,6 +209,30 @@ def test_chat_provider_failures():
           > m0.get("sipvault_api_chat_total", event="upstream_errors"), "upstream error counted")
 
 
+def test_chat_client_goes_away():
+    setup()
+    m0 = S["api"].metrics()
+    body = json.dumps({"messages": [{"role": "user", "content": "mode=long go on"}]}).encode()
+    path = link("acme", IDS[0], "chat", form="query")
+    s = socket.create_connection(("127.0.0.1", S["api"].port), timeout=30)
+    s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % (path.encode(), len(body)) + body)
+    got = b""
+    while b"data:" not in got:
+        got += s.recv(4096)
+    s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        m1 = S["api"].metrics()
+        if m1.get("sipvault_api_chat_total", event="client_gone") > \
+                m0.get("sipvault_api_chat_total", event="client_gone"):
+            break
+        time.sleep(0.1)
+    check(m1.get("sipvault_api_chat_total", event="client_gone")
+          > m0.get("sipvault_api_chat_total", event="client_gone"), "the stream was cancelled")
+    check(S["api"].proc.poll() is None, "the API runs on")
+
+
 def test_zz_stop():
     S["nginx"].stop()
     eq(S["api"].stop(), 0, "API exit status")
