@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import svclient as sc  # noqa: E402
 from apifixture import Api, link, sign, stop_all  # noqa: E402
-from serverfixture import Server, check, eq, run_tests  # noqa: E402
+from serverfixture import Server, check, eq, run_tests, wait_until  # noqa: E402
 
 RUN = "%x" % (time.time_ns() & 0xFFFFFFFF)
 S = {}
@@ -150,6 +150,35 @@ def test_sip_ladder_over_tcp():
        "messages reassembled")
     eq({m["transport"] for m in msgs}, {"TCP"}, "transport")
     check(not any(m["retransmission"] for m in msgs), "no retransmission over TCP")
+
+
+def test_active_call_is_never_cached():
+    """While a call is ACTIVE its objects are read afresh; once complete, the API shows it."""
+    s = setup_calls()
+    cid = "active-%s@x" % RUN
+    ag = s["srv"].agent("acme")
+    d = sc.Dialog(cid, sc.now_ns() - 2 * 10**9)
+    d.answered(t_bye_ms=9000)
+    ag.send_messages(d.msgs[:5])  # up to the ACK: ACTIVE
+    ag.log(d.ts(1100), cid, "first line")
+    cdir = s["srv"].call_dir("acme-calls", cid, d.base_ts)
+    wait_until(lambda: os.path.exists(os.path.join(cdir, "log-000001.gz")), 10,
+               what="the first log chunk of the active call")
+    r = s["api"].request(link("acme", cid, form="query"))
+    eq(r.status, 200, "summary of an active call")
+    j = r.json()
+    eq((j["complete"], j["summary"], j["quality"]), (False, None, None), "active: no report yet")
+    eq([x["text"] for x in s["api"].request(link("acme", cid, "logs", form="query")).json()],
+       ["first line"], "logs so far")
+    ag.log(d.ts(1200), cid, "second line")
+    ag.send_messages(d.msgs[5:])
+    s["srv"].quality("acme-calls", cid, d.base_ts, 15)
+    ag.close()
+    j = s["api"].request(link("acme", cid, form="query")).json()
+    eq(j["complete"], True, "complete now")
+    eq(j["quality"]["call_id"], cid, "its report")
+    eq([x["text"] for x in s["api"].request(link("acme", cid, "logs", form="query")).json()],
+       ["first line", "second line"], "every line")
 
 
 def test_logs_in_order():
