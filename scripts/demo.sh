@@ -4,8 +4,10 @@
 # lets sipvault-agent import the bundled sample call (etc/sample/call.pcap:
 # SIP with SDP and RTCP both ways, made by scripts/make-sample-call.py; and the
 # proxy's log lines, etc/sample/call.log), waits until the call's objects are
-# written, and prints where they are and what they say. The API and dashboard
-# do not exist yet: their link will be printed here once they do.
+# written, and prints where they are and what they say. Then it starts
+# sipvault-api over the same store and prints a signed link to the call's API
+# (http://127.0.0.1:PORT/calls/...), checked with curl; on a terminal it keeps
+# the API running until Enter is pressed (SV_DEMO_NO_WAIT=1: never waits).
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +17,8 @@ case "$build" in
 esac
 server="$build/bin/sipvault-server"
 agent="$build/bin/sipvault-agent"
-for b in "$server" "$agent"; do
+api="$build/bin/sipvault-api"
+for b in "$server" "$agent" "$api"; do
 	[ -x "$b" ] || { echo "demo: $b not found; run 'make build' first" >&2; exit 1; }
 done
 pcap="$root/etc/sample/call.pcap"
@@ -24,18 +27,22 @@ call_id="demo-7f3a2c91@pbx.example.com"
 
 work=$(mktemp -d /tmp/sipvault-demo.XXXXXX)
 server_pid=""
+api_pid=""
 cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	local p
+	for p in "$api_pid" "$server_pid"; do
+		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+			kill -TERM "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		fi
+	done
 }
 trap cleanup EXIT
 
-read -r tcp_port hep_port metrics_port < <(python3 - <<'PY'
+read -r tcp_port hep_port metrics_port api_port < <(python3 - <<'PY'
 import socket
 socks = []
-for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_STREAM):
+for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_STREAM, socket.SOCK_STREAM):
     s = socket.socket(socket.AF_INET, kind)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -123,6 +130,41 @@ text = (
 print(textwrap.indent(textwrap.fill(text, width=96), "   "))
 PY
 echo
-echo "The objects stay in $work (server log: $work/server.log)."
-echo "Dashboard link: not yet - the API and dashboard come in a later release; the objects above"
-echo "are what they will serve."
+echo "== sipvault-api on 127.0.0.1:$api_port, over the same store"
+secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+echo "# sipvault-api demo: everything comes from the environment" >"$work/api.env"
+SIPVAULT_CUSTOMERS='[{"id":"demo","token":"demo-token","bucket":"demo-calls"}]' \
+SIPVAULT_DATA_DIR="$work/data" \
+SIPVAULT_API_LISTEN="127.0.0.1:$api_port" \
+SIPVAULT_HMAC_SECRET="$secret" \
+	"$api" --config "$work/api.env" >"$work/api.log" 2>&1 &
+api_pid=$!
+for _ in $(seq 100); do
+	grep -q "listening on" "$work/api.log" 2>/dev/null && break
+	kill -0 "$api_pid" 2>/dev/null || { cat "$work/api.log" >&2; exit 1; }
+	sleep 0.1
+done
+# the link a CDR viewer makes (docs/cdr-viewer.md), valid for an hour
+link=$(SIPVAULT_HMAC_SECRET="$secret" python3 "$root/docs/cdr-viewer/sipvault_link.py" \
+	"http://127.0.0.1:$api_port" demo "$call_id")
+url="$link&date=2025-11-26"
+code=$(curl -s -o "$work/call.json" -w '%{http_code}' "$url")
+echo "   GET /calls/{call_id} -> $code"
+python3 - "$work/call.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("   call %s of %s on %s: verdict %r, %d artifacts (%s)" % (
+    j["call_id"], j["customer"], j["date"], j["summary"]["verdict"], len(j["artifacts"]),
+    ", ".join(a["name"] for a in j["artifacts"])))
+PY
+base=${url%%\?*}
+query=${url#*\?}
+echo
+echo "API URL: $url"
+echo "   SIP ladder: $base/sip?$query"
+echo "   log lines:  $base/logs?$query"
+echo
+echo "The objects stay in $work (server log: $work/server.log, API log: $work/api.log)."
+if [ -t 0 ] && [ -z "${SV_DEMO_NO_WAIT:-}" ]; then
+	read -r -p "The API runs until you press Enter... " _ || true
+fi

@@ -13,6 +13,7 @@ packages=(
 	tshark python3 curl
 	python3-swift memcached python3-botocore python3-boto3
 	sip-tester tcpreplay
+	nginx wrk php-cli nodejs
 )
 
 missing=()

@@ -21,7 +21,7 @@ python3 "$root/scripts/make-sample-call.py" "$gen"
 cmp "$gen/call.pcap" "$root/etc/sample/call.pcap" || fail "etc/sample/call.pcap is stale: rerun scripts/make-sample-call.py"
 cmp "$gen/call.log" "$root/etc/sample/call.log" || fail "etc/sample/call.log is stale"
 
-bash "$root/scripts/demo.sh" "$build" >"$out" 2>&1 || fail "scripts/demo.sh exited $?"
+SV_DEMO_NO_WAIT=1 bash "$root/scripts/demo.sh" "$build" >"$out" 2>&1 </dev/null || fail "scripts/demo.sh exited $?"
 grep -q "the server acknowledged every frame (7 SIP, 24 RTCP, 0 quality)" "$out" || fail "agent summary"
 for obj in sip.pcap.gz rtcp.json.gz quality.json log-000001.gz; do
 	grep -qE "^ +[0-9]+  $obj\$" "$out" || fail "object $obj not listed"
@@ -30,4 +30,7 @@ done
 [ "$(grep -c 'opensips\[4321\].*demo-7f3a2c91@pbx.example.com' "$out")" -eq 7 ] || fail "7 log lines of the call"
 grep -q "heartbeat" "$out" && fail "a log line of other traffic was shipped"
 grep -qE "== quality.json: verdict '(excellent|good|fair|poor|bad)', audio normal" "$out" || fail "verdict"
+grep -qE '^API URL: http://127\.0\.0\.1:[0-9]+/calls/demo-7f3a2c91%40pbx\.example\.com\?customer=demo&ts=[0-9]+&sig=[0-9a-f]{64}&date=2025-11-26$' "$out" || fail "API URL"
+grep -q "GET /calls/{call_id} -> 200" "$out" || fail "the API did not answer the link"
+grep -q "verdict 'excellent', 4 artifacts" "$out" || fail "the API's summary"
 echo "demo: 1 passed, 0 failed"
