@@ -324,6 +324,17 @@ static void touch(struct sv_sessions *s, struct call *c, uint64_t now)
 		set_state(s, c, SV_CALL_ACTIVE, add_sat(now, s->lim.active_timeout_ns));
 }
 
+/* Starts an ingested frame: advances the clock and, when the frame is not ok,
+ * counts it malformed. Returns ok. */
+static int frame_ok(struct sv_sessions *s, uint64_t now_ns, int ok, enum sv_ingest *res)
+{
+	see(s, now_ns);
+	*res = SV_INGEST_MALFORMED;
+	if (!ok)
+		count(s, res, SV_INGEST_MALFORMED);
+	return ok;
+}
+
 /* Looks a call up for RTCP / log / quality frames. */
 static struct call *lookup(struct sv_sessions *s, const char *customer, const uint8_t *id,
                            size_t len, enum sv_ingest *res)
@@ -497,15 +508,15 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                     const struct sv_wire_sip *sip, enum sv_ingest *res)
 {
-	see(s, now_ns);
 	struct sv_sip_msg m;
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || sip == NULL || (sip->sip.p == NULL && sip->sip.len > 0) ||
-	    sip->sip.len > UINT32_MAX || sv_sip_parse(sip->sip.p, sip->sip.len, &m) != 0 ||
-	    (sip->src.family != 4 && sip->src.family != 6) || sip->dst.family != sip->src.family) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (!frame_ok(s, now_ns,
+	              !(customer == NULL || sip == NULL ||
+	                (sip->sip.p == NULL && sip->sip.len > 0) || sip->sip.len > UINT32_MAX ||
+	                sv_sip_parse(sip->sip.p, sip->sip.len, &m) != 0 ||
+	                (sip->src.family != 4 && sip->src.family != 6) ||
+	                sip->dst.family != sip->src.family),
+	              res))
 		return 0;
-	}
 	const uint8_t *id = sip->call_id.p;
 	size_t idlen = sip->call_id.len;
 	if (idlen == 0) {
@@ -602,12 +613,8 @@ static double block_rtt(const struct call *c, uint64_t ts, const struct sv_rtcp_
 int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                      const struct sv_rtcp_input *in, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || in == NULL) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (!frame_ok(s, now_ns, customer != NULL && in != NULL, res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, in->call_id, in->call_id_len, res);
 	if (c == NULL)
 		return 0;
@@ -729,13 +736,11 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 int sv_sessions_log(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                     const struct sv_wire_log *log, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || log == NULL || (log->line.p == NULL && log->line.len > 0) ||
-	    log->line.len > UINT32_MAX) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (!frame_ok(s, now_ns,
+	              !(customer == NULL || log == NULL ||
+	                (log->line.p == NULL && log->line.len > 0) || log->line.len > UINT32_MAX),
+	              res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, log->call_id.p, log->call_id.len, res);
 	if (c == NULL)
 		return 0;
@@ -759,12 +764,10 @@ int sv_sessions_log(struct sv_sessions *s, const char *customer, uint64_t now_ns
 int sv_sessions_quality(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                         const struct sv_wire_quality *q, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || q == NULL || (q->json.p == NULL && q->json.len > 0)) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (!frame_ok(s, now_ns,
+	              !(customer == NULL || q == NULL || (q->json.p == NULL && q->json.len > 0)),
+	              res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, q->call_id.p, q->call_id.len, res);
 	if (c == NULL)
 		return 0;
