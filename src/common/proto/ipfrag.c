@@ -86,9 +86,7 @@ struct sv_ipfrag *sv_ipfrag_new(const struct sv_ipfrag_config *cfg)
 			f->cfg.timeout_ns = cfg->timeout_ns;
 	}
 	/* Sized so that the table never grows below max_datagrams. */
-	f->table.min_slots = 16;
-	while (f->table.min_slots < f->cfg.max_datagrams && f->table.min_slots < (1u << 20))
-		f->table.min_slots <<= 1;
+	sv_htable_presize(&f->table, f->cfg.max_datagrams, 1u << 20);
 	TAILQ_INIT(&f->ages);
 	sv_buf_init(&f->out);
 	return f;
