@@ -339,14 +339,12 @@ int sv_ipfrag_add(struct sv_ipfrag *f, const struct sv_packet *p, uint64_t now_n
 		return 0;
 	}
 
-	if (d->nfrags == d->capfrags) {
-		unsigned ncap = d->capfrags ? d->capfrags * 2 : 4;
-		struct frag *nf = realloc(d->frags, ncap * sizeof(*nf));
-		if (nf == NULL)
-			return -ENOMEM;
-		d->frags = nf;
-		d->capfrags = ncap;
-	}
+	size_t ncap = d->capfrags;
+	struct frag *nf = sv_grow(d->frags, d->nfrags, &ncap, sizeof(*nf), 4);
+	if (nf == NULL)
+		return -ENOMEM;
+	d->frags = nf;
+	d->capfrags = (unsigned)ncap;
 	uint8_t *copy = malloc(flen ? flen : 1);
 	if (copy == NULL)
 		return -ENOMEM;

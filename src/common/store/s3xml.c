@@ -89,14 +89,10 @@ static void text_copy(const struct walker *w, char *dst, size_t cap)
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *na = realloc(*arr, ncap * elem);
+	void *na = sv_grow(*arr, n, cap, elem, 16);
 	if (na == NULL)
 		return -ENOMEM;
 	*arr = na;
-	*cap = ncap;
 	return 0;
 }
 
