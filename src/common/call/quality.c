@@ -796,36 +796,6 @@ static size_t short_real(double v, char *buf)
 	return (size_t)(e - p);
 }
 
-/* Any other real: jansson's formatting at precision 12. */
-static size_t long_real(double v, char *buf, size_t cap)
-{
-	int n = snprintf(buf, cap - 2, "%.12g", v);
-	if (n < 0 || (size_t)n >= cap - 2)
-		return 0;
-	for (char *c = buf; *c != '\0'; c++)
-		if (*c == ',')
-			*c = '.'; /* a locale's decimal comma */
-	char *e = strchr(buf, 'e');
-	if (strchr(buf, '.') == NULL && e == NULL) {
-		memcpy(buf + n, ".0", 3);
-		n += 2;
-	}
-	if (e != NULL) {
-		char *from = e + 1, *to = e + 1;
-		if (*from == '+') {
-			from++;
-		} else if (*from == '-') {
-			from++;
-			to++;
-		}
-		while (*from == '0' && from[1] != '\0')
-			from++;
-		memmove(to, from, strlen(from) + 1);
-		n = (int)strlen(buf);
-	}
-	return (size_t)n;
-}
-
 static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 {
 	char num[48];
@@ -878,7 +848,8 @@ static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
 	case JSON_REAL: {
 		double v = json_real_value(j);
-		if ((n = short_real(v, num)) == 0 && (n = long_real(v, num, sizeof(num))) == 0)
+		if ((n = short_real(v, num)) == 0 &&
+		    (n = sv_jsonw_real(v, 12, num, sizeof(num))) == 0)
 			return -EINVAL;
 		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
 	}
