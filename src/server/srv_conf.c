@@ -7,10 +7,7 @@
 
 #include <string.h>
 
-#define K(nm, ty, fld, mn, mx, df, fl, ch, hl)                                                   \
-	{                                                                                        \
-		NULL, nm, ty, offsetof(struct sv_server_conf, fld), mn, mx, df, fl, ch, hl, NULL \
-	}
+#define K(...) SV_CONF_KEY(struct sv_server_conf, NULL, __VA_ARGS__)
 
 const struct sv_conf_key sv_server_conf_keys[] = {
     K("SIPVAULT_LISTEN_TCP", SV_CONF_LISTEN, listen_tcp, 0, 0, ":9060", 0, NULL,
