@@ -314,6 +314,13 @@ static const char *advice_text(enum cause_kind k)
 	}
 }
 
+/* Adds a cause phrase and the advice for its kind: 0 or -ENOMEM. */
+static int add_cause(struct assessment *a, const char *text, enum cause_kind k)
+{
+	int rc = add_phrase(&a->cause, text);
+	return rc != 0 ? rc : add_advice(&a->advice, advice_text(k));
+}
+
 /* The largest E-model impairment of one direction, from its averages. */
 static enum cause_kind dominant(const struct dirstats *ds, const struct sv_emodel_codec *c)
 {
@@ -396,24 +403,21 @@ static int assess_normal(const struct dirstats ds[2], const struct sv_emodel_cod
 		snprintf(text, sizeof(text),
 		         "%s packet loss (avg %.2f%%) on the media received by the %s", adj, loss,
 		         side_name(dloss));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_LOSS))) != 0)
+		if ((rc = add_cause(a, text, C_LOSS)) != 0)
 			return rc;
 	}
 	if (jit_hit) {
 		snprintf(text, sizeof(text),
 		         "%s jitter (avg %.1f ms) on the media received by the %s", adj, jitter,
 		         side_name(djit));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_JITTER))) != 0)
+		if ((rc = add_cause(a, text, C_JITTER)) != 0)
 			return rc;
 	}
 	if (lat_hit) {
 		snprintf(text, sizeof(text),
 		         "%s latency (one-way %.0f ms, avg RTT %.0f ms) reported by the %s", adj,
 		         latency, latency * 2.0, side_name(drtt));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_LATENCY))) != 0)
+		if ((rc = add_cause(a, text, C_LATENCY)) != 0)
 			return rc;
 	}
 	if (mos_hit) {
@@ -427,8 +431,7 @@ static int assess_normal(const struct dirstats ds[2], const struct sv_emodel_cod
 			snprintf(text + l, sizeof(text) - l, " (%s, Ie %.0f)", codec->name,
 			         codec->ie);
 		}
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(k))) != 0)
+		if ((rc = add_cause(a, text, k)) != 0)
 			return rc;
 	}
 	return 0;
