@@ -13,10 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define K(sec, nm, ty, fld, mn, mx, df, fl, ch, hl)                                            \
-	{                                                                                      \
-		sec, nm, ty, offsetof(struct sv_agent_conf, fld), mn, mx, df, fl, ch, hl, NULL \
-	}
+#define K(...) SV_CONF_KEY(struct sv_agent_conf, __VA_ARGS__)
 
 #define S struct sv_agent_conf
 const struct sv_conf_key sv_agent_conf_keys[] = {

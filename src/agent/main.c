@@ -7,12 +7,12 @@
  * stderr naming file, line and key), 1 runtime failure.
  */
 #include "agent.h"
+#include "base/cli.h"
 #include "base/errors.h"
 #include "base/log.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -361,51 +361,39 @@ static void usage(FILE *f)
 	sv_conf_print_help(f, sv_agent_conf_keys, sv_agent_conf_nkeys);
 }
 
+static int agent_opt(void *arg, int c, const char *val)
+{
+	const char **read_file = arg;
+	if (c == 'r')
+		*read_file = val;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"read", required_argument, NULL, 'r'},
-	    {"check", no_argument, NULL, 'n'},        {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	static const struct option extra[] = {
+	    {"read", required_argument, NULL, 'r'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *config = SV_AGENT_CONF_PATH, *read_file = NULL;
+	const char *read_file = NULL;
+	struct sv_cli cli = {.prog = "sipvault-agent",
+	                     .usage = usage,
+	                     .extra = extra,
+	                     .on_opt = agent_opt,
+	                     .arg = &read_file,
+	                     .config = SV_AGENT_CONF_PATH};
 	struct sv_agent_conf conf;
 	char err[1024];
-	int c, check = 0;
+	int c;
 
-	sv_log_init("sipvault-agent", SV_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:r:nhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("sipvault-agent %s\n", SV_VERSION);
-			return 0;
-		case 'c':
-			config = optarg;
-			break;
-		case 'r':
-			read_file = optarg;
-			break;
-		case 'n':
-			check = 1;
-			break;
-		default:
-			fprintf(stderr, "sipvault-agent: try --help\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sipvault-agent: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (sv_agent_conf_load(&conf, config, err, sizeof(err)) != 0) {
+	if ((c = sv_cli_parse(&cli, argc, argv)) != SV_CLI_RUN)
+		return c;
+	if (sv_agent_conf_load(&conf, cli.config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sipvault-agent: %s\n", err);
 		return 2;
 	}
-	if (check) {
-		printf("sipvault-agent: %s: configuration OK\n", config);
+	if (cli.check) {
+		printf("sipvault-agent: %s: configuration OK\n", cli.config);
 		sv_agent_conf_release(&conf);
 		return 0;
 	}

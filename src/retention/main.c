@@ -7,10 +7,10 @@
  */
 #include "ret_conf.h"
 #include "srv_conf.h"
+#include "base/cli.h"
 #include "base/errors.h"
 #include "base/log.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,75 +67,69 @@ static int parse_date(const char *s, struct tm *out)
 	return 0;
 }
 
+/* The options of sipvault-retention's own, filled by ret_opt(). */
+struct ret_opts {
+	const char *env_file, *customer;
+	struct tm today;
+	int dry_run;
+};
+
+static int ret_opt(void *arg, int c, const char *val)
+{
+	struct ret_opts *o = arg;
+	switch (c) {
+	case 'e':
+		o->env_file = val;
+		break;
+	case 'd':
+		o->dry_run = 1;
+		break;
+	case 't':
+		if (parse_date(val, &o->today) != 0) {
+			fprintf(
+			    stderr,
+			    "sipvault-retention: --now: expected a date as YYYY-MM-DD, got '%s'\n",
+			    val);
+			return 2;
+		}
+		break;
+	case 'u':
+		o->customer = val;
+		break;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
+	static const struct option extra[] = {
 	    {"env-file", required_argument, NULL, 'e'},
 	    {"dry-run", no_argument, NULL, 'd'},
 	    {"now", required_argument, NULL, 't'},
 	    {"customer", required_argument, NULL, 'u'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config = SV_RETENTION_CONF_PATH, *env_file = NULL, *customer = NULL;
+	struct ret_opts o;
+	struct sv_cli cli = {.prog = "sipvault-retention",
+	                     .usage = usage,
+	                     .extra = extra,
+	                     .on_opt = ret_opt,
+	                     .arg = &o,
+	                     .config = SV_RETENTION_CONF_PATH};
 	struct sv_retention_conf policy;
 	struct sv_server_conf server;
-	struct tm today;
 	char err[1024];
-	int c, check = 0, dry_run = 0, rc = 2;
+	int rc = 2;
 
-	memset(&today, 0, sizeof(today));
-	sv_log_init("sipvault-retention", SV_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:e:dt:u:nhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("sipvault-retention %s\n", SV_VERSION);
-			return 0;
-		case 'c':
-			config = optarg;
-			break;
-		case 'e':
-			env_file = optarg;
-			break;
-		case 'd':
-			dry_run = 1;
-			break;
-		case 't':
-			if (parse_date(optarg, &today) != 0) {
-				fprintf(
-				    stderr,
-				    "sipvault-retention: --now: expected a date as YYYY-MM-DD, got "
-				    "'%s'\n",
-				    optarg);
-				return 2;
-			}
-			break;
-		case 'u':
-			customer = optarg;
-			break;
-		case 'n':
-			check = 1;
-			break;
-		default:
-			fprintf(stderr, "sipvault-retention: try --help\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sipvault-retention: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (sv_retention_conf_load(&policy, config, err, sizeof(err)) != 0) {
+	memset(&o, 0, sizeof(o));
+	if ((rc = sv_cli_parse(&cli, argc, argv)) != SV_CLI_RUN)
+		return rc;
+	rc = 2;
+	if (sv_retention_conf_load(&policy, cli.config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sipvault-retention: %s\n", err);
 		return 2;
 	}
-	if (sv_server_conf_load_envfile(&server, env_file, (const char *const *)environ, err,
+	if (sv_server_conf_load_envfile(&server, o.env_file, (const char *const *)environ, err,
 	                                sizeof(err)) != 0) {
 		fprintf(stderr, "sipvault-retention: %s\n", err);
 		sv_retention_conf_release(&policy);
@@ -145,20 +139,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sipvault-retention: %s\n", err);
 		goto out;
 	}
-	if (customer != NULL && sv_customers_find_by_id(server.customers, customer) == NULL) {
+	if (o.customer != NULL && sv_customers_find_by_id(server.customers, o.customer) == NULL) {
 		fprintf(stderr,
 		        "sipvault-retention: --customer: '%s' is not in SIPVAULT_CUSTOMERS\n",
-		        customer);
+		        o.customer);
 		goto out;
 	}
-	if (check) {
+	if (cli.check) {
 		printf("sipvault-retention: configuration OK (%zu customers)\n",
 		       server.customers->n);
 		rc = 0;
 		goto out;
 	}
 	sv_log_set_level(server.log_level);
-	(void)dry_run;
+	(void)o.dry_run;
 	fprintf(stderr, "sipvault-retention: deleting objects is not implemented yet\n");
 	rc = 1;
 out:

@@ -7,11 +7,11 @@
  * success, 2 usage or configuration error, 1 runtime failure.
  */
 #include "srv_conf.h"
+#include "base/cli.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "server.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,60 +35,47 @@ static void usage(FILE *f)
 	sv_conf_print_help(f, sv_server_conf_keys, sv_server_conf_nkeys);
 }
 
+static int server_opt(void *arg, int c, const char *val)
+{
+	const char **analyze = arg;
+	if (c == 'a')
+		*analyze = val;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'n'},
-	    {"analyze", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	static const struct option extra[] = {
+	    {"analyze", required_argument, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *analyze = NULL, *config = NULL;
+	const char *analyze = NULL;
+	struct sv_cli cli = {.prog = "sipvault-server",
+	                     .usage = usage,
+	                     .extra = extra,
+	                     .on_opt = server_opt,
+	                     .arg = &analyze};
 	struct sv_server_conf conf;
 	char err[1024];
-	int c, check = 0;
+	int c;
 
-	sv_log_init("sipvault-server", SV_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:nha:V", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("sipvault-server %s\n", SV_VERSION);
-			return 0;
-		case 'a':
-			analyze = optarg;
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'n':
-			check = 1;
-			break;
-		default:
-			fprintf(stderr, "sipvault-server: try --help\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sipvault-server: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	if ((c = sv_cli_parse(&cli, argc, argv)) != SV_CLI_RUN)
+		return c;
 	/* --analyze needs no configuration: nothing is listened on. */
 	if (analyze != NULL)
 		return srv_analyze(analyze, stdout);
-	if (sv_server_conf_load(&conf, config, (const char *const *)environ, err, sizeof(err)) !=
-	    0) {
+	if (sv_server_conf_load(&conf, cli.config, (const char *const *)environ, err,
+	                        sizeof(err)) != 0) {
 		fprintf(stderr, "sipvault-server: %s\n", err);
 		return 2;
 	}
-	if (check) {
+	if (cli.check) {
 		printf("sipvault-server: configuration OK (%zu customers)\n", conf.customers->n);
 		sv_server_conf_release(&conf);
 		return 0;
 	}
 	sv_log_set_level(conf.log_level);
-	c = srv_run(&conf, config);
+	c = srv_run(&conf, cli.config);
 	sv_server_conf_release(&conf);
 	return c;
 }

@@ -7,10 +7,7 @@
 
 #include <string.h>
 
-#define K(nm, ty, fld, mn, mx, df, fl, ch, hl)                                                   \
-	{                                                                                        \
-		NULL, nm, ty, offsetof(struct sv_server_conf, fld), mn, mx, df, fl, ch, hl, NULL \
-	}
+#define K(...) SV_CONF_KEY(struct sv_server_conf, NULL, __VA_ARGS__)
 
 const struct sv_conf_key sv_server_conf_keys[] = {
     K("SIPVAULT_LISTEN_TCP", SV_CONF_LISTEN, listen_tcp, 0, 0, ":9060", 0, NULL,
@@ -62,74 +59,75 @@ static int check_s3(const struct sv_server_conf *c, const char *fname, char *err
 	return SV_E_CONFIG;
 }
 
-int sv_server_conf_parse(struct sv_server_conf *c, const char *json, size_t len, const char *fname,
-                         const char *const *env, char *err, size_t errlen)
+/* sv_conf_load_env_json or sv_conf_load_env_file: the environment, then a file's text. */
+typedef int (*env_loader_fn)(const struct sv_conf_key *keys, size_t n, void *base,
+                             const char *const *env, const char *text, size_t len,
+                             const char *fname, char *err, size_t errlen);
+
+static int parse_with(env_loader_fn load, const char *default_path, struct sv_server_conf *c,
+                      const char *text, size_t len, const char *fname, const char *const *env,
+                      char *err, size_t errlen)
 {
 	int rc;
 	memset(c, 0, sizeof(*c));
 	if (fname == NULL)
-		fname = SV_SERVER_CONF_PATH;
-	rc = sv_conf_load_env_json(sv_server_conf_keys, sv_server_conf_nkeys, c, env, json, len,
-	                           fname, err, errlen);
+		fname = default_path;
+	rc = load(sv_server_conf_keys, sv_server_conf_nkeys, c, env, text, len, fname, err, errlen);
 	if (rc == 0)
 		rc = check_s3(c, fname, err, errlen);
 	if (rc != 0)
 		sv_server_conf_release(c);
 	return rc;
+}
+
+int sv_server_conf_parse(struct sv_server_conf *c, const char *json, size_t len, const char *fname,
+                         const char *const *env, char *err, size_t errlen)
+{
+	return parse_with(sv_conf_load_env_json, SV_SERVER_CONF_PATH, c, json, len, fname, env, err,
+	                  errlen);
 }
 
 int sv_server_conf_parse_envfile(struct sv_server_conf *c, const char *text, size_t len,
                                  const char *fname, const char *const *env, char *err,
                                  size_t errlen)
 {
-	int rc;
-	memset(c, 0, sizeof(*c));
-	if (fname == NULL)
-		fname = SV_SERVER_ENV_PATH;
-	rc = sv_conf_load_env_file(sv_server_conf_keys, sv_server_conf_nkeys, c, env, text, len,
-	                           fname, err, errlen);
-	if (rc == 0)
-		rc = check_s3(c, fname, err, errlen);
-	if (rc != 0)
-		sv_server_conf_release(c);
-	return rc;
+	return parse_with(sv_conf_load_env_file, SV_SERVER_ENV_PATH, c, text, len, fname, env, err,
+	                  errlen);
 }
 
 struct load_arg {
 	struct sv_server_conf *c;
 	const char *const *env;
+	env_loader_fn load;
+	const char *default_path;
 };
 
-static int parse_json(void *arg, const char *text, size_t len, const char *fname, char *err,
+static int parse_file(void *arg, const char *text, size_t len, const char *fname, char *err,
                       size_t errlen)
 {
 	struct load_arg *a = arg;
-	return sv_server_conf_parse(a->c, text, len, fname, a->env, err, errlen);
+	return parse_with(a->load, a->default_path, a->c, text, len, fname, a->env, err, errlen);
 }
 
-static int parse_envfile(void *arg, const char *text, size_t len, const char *fname, char *err,
-                         size_t errlen)
+static int load_with(env_loader_fn load, const char *default_path, struct sv_server_conf *c,
+                     const char *path, const char *const *env, char *err, size_t errlen)
 {
-	struct load_arg *a = arg;
-	return sv_server_conf_parse_envfile(a->c, text, len, fname, a->env, err, errlen);
+	struct load_arg a = {c, env, load, default_path};
+	memset(c, 0, sizeof(*c));
+	return sv_conf_load_file(path, default_path, SV_CONF_LOAD_OPTIONAL, parse_file, &a, err,
+	                         errlen);
 }
 
 int sv_server_conf_load(struct sv_server_conf *c, const char *path, const char *const *env,
                         char *err, size_t errlen)
 {
-	struct load_arg a = {c, env};
-	memset(c, 0, sizeof(*c));
-	return sv_conf_load_file(path, SV_SERVER_CONF_PATH, SV_CONF_LOAD_OPTIONAL, parse_json, &a,
-	                         err, errlen);
+	return load_with(sv_conf_load_env_json, SV_SERVER_CONF_PATH, c, path, env, err, errlen);
 }
 
 int sv_server_conf_load_envfile(struct sv_server_conf *c, const char *path, const char *const *env,
                                 char *err, size_t errlen)
 {
-	struct load_arg a = {c, env};
-	memset(c, 0, sizeof(*c));
-	return sv_conf_load_file(path, SV_SERVER_ENV_PATH, SV_CONF_LOAD_OPTIONAL, parse_envfile, &a,
-	                         err, errlen);
+	return load_with(sv_conf_load_env_file, SV_SERVER_ENV_PATH, c, path, env, err, errlen);
 }
 
 void sv_server_conf_release(struct sv_server_conf *c)

@@ -8,6 +8,20 @@
 #include <string.h>
 #include <unistd.h>
 
+void *sv_grow(void *items, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return items;
+	size_t ncap = *cap ? *cap * 2 : first;
+	if (ncap < *cap || (elem != 0 && ncap > SIZE_MAX / elem))
+		return NULL;
+	void *na = realloc(items, ncap * elem);
+	if (na == NULL)
+		return NULL;
+	*cap = ncap;
+	return na;
+}
+
 void sv_buf_init(struct sv_buf *b)
 {
 	b->data = NULL;

@@ -36,6 +36,18 @@ int sv_buf_put_u8(struct sv_buf *b, uint8_t v);
 int sv_buf_put_u16(struct sv_buf *b, uint16_t v);
 int sv_buf_put_u32(struct sv_buf *b, uint32_t v);
 int sv_buf_put_u64(struct sv_buf *b, uint64_t v);
+/*
+ * Makes room for one more element in an array of n used and *cap allocated
+ * elements of elem bytes: when n < *cap returns items as it is, else
+ * reallocates it to twice *cap (first when *cap is 0) and updates *cap.
+ * Returns the array to use, or NULL on -ENOMEM (items and *cap unchanged).
+ *
+ *	struct x *nv = sv_grow(v, n, &cap, sizeof(*nv), 8);
+ *	if (nv == NULL)
+ *		return -ENOMEM;
+ *	v = nv;
+ */
+void *sv_grow(void *items, size_t n, size_t *cap, size_t elem, size_t first);
 /* Appends everything readable from fd until end of file (EINTR retried).
  * Returns 0, -errno or -ENOMEM; on error the buffer is as it was. */
 int sv_buf_read_fd(struct sv_buf *b, int fd);

@@ -91,6 +91,14 @@ struct sv_conf_key {
 	const struct sv_conf_ops *ops; /* SV_CONF_CUSTOM only */
 };
 
+/* A row of a program's key table for field fld of its config struct S
+ * (section sec is NULL for env/JSON keys). Programs wrap it:
+ * #define K(...) SV_CONF_KEY(struct sv_agent_conf, __VA_ARGS__) */
+#define SV_CONF_KEY(S, sec, nm, ty, fld, mn, mx, df, fl, ch, hl)            \
+	{                                                                   \
+		sec, nm, ty, offsetof(S, fld), mn, mx, df, fl, ch, hl, NULL \
+	}
+
 #define SV_CONF_HOST_MAX  256
 #define SV_CONF_MAX_PORTS 32
 

@@ -38,6 +38,13 @@ static void grow(struct sv_htable *t)
 	t->mask = nslots - 1;
 }
 
+void sv_htable_presize(struct sv_htable *t, size_t n, size_t max)
+{
+	t->min_slots = 16;
+	while (t->min_slots < n && t->min_slots < max)
+		t->min_slots <<= 1;
+}
+
 int sv_htable_insert(struct sv_htable *t, struct sv_hnode *n, uint64_t hash)
 {
 	if (t->slots == NULL) {

@@ -48,6 +48,11 @@ struct sv_htable {
  * has no slot array and none can be allocated (n is then not linked). */
 int sv_htable_insert(struct sv_htable *t, struct sv_hnode *n, uint64_t hash);
 
+/* Sizes the first slot array for n entries before any insert: min_slots
+ * becomes the smallest power of two that is at least 16 and at least n, but
+ * no more than max (a power of two). */
+void sv_htable_presize(struct sv_htable *t, size_t n, size_t max);
+
 /* Unlink n, which must be in t. */
 void sv_htable_remove(struct sv_htable *t, struct sv_hnode *n);
 

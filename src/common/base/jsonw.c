@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at s[0..left), 0 when invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t left)
@@ -96,4 +98,35 @@ int sv_jsonw_string(struct sv_buf *out, const char *s, size_t len)
 	out->len = (size_t)(o - out->data);
 	out->data[out->len] = '\0';
 	return 0;
+}
+
+size_t sv_jsonw_real(double v, int precision, char *buf, size_t cap)
+{
+	if (cap < 3)
+		return 0;
+	int n = snprintf(buf, cap - 2, "%.*g", precision, v);
+	if (n < 0 || (size_t)n >= cap - 2)
+		return 0;
+	for (char *c = buf; *c != '\0'; c++)
+		if (*c == ',')
+			*c = '.'; /* a locale's decimal comma */
+	char *e = strchr(buf, 'e');
+	if (strchr(buf, '.') == NULL && e == NULL) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	if (e != NULL) {
+		char *from = e + 1, *to = e + 1;
+		if (*from == '+') {
+			from++;
+		} else if (*from == '-') {
+			from++;
+			to++;
+		}
+		while (*from == '0' && from[1] != '\0')
+			from++;
+		memmove(to, from, strlen(from) + 1);
+		n = (int)strlen(buf);
+	}
+	return (size_t)n;
 }

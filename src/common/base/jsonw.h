@@ -18,4 +18,10 @@
  * -ENOMEM; out is unchanged on error. */
 int sv_jsonw_string(struct sv_buf *out, const char *s, size_t len);
 
+/* Formats the real v as jansson's json_dumps() does at this precision: %.Pg,
+ * '.' whatever the locale, ".0" added when it would read back as an integer,
+ * the exponent without '+' and leading zeros. Writes a NUL-terminated text to
+ * buf (cap bytes) and returns its length, or 0 when it does not fit. */
+size_t sv_jsonw_real(double v, int precision, char *buf, size_t cap);
+
 #endif

@@ -196,15 +196,11 @@ static int add_ep(struct dialog *d, const struct sv_sdp_addr *a, uint16_t port, 
 		if (d->ep[i].family == a->family && d->ep[i].port == port &&
 		    d->ep[i].side == side && memcmp(d->ep[i].addr, a->addr, 16) == 0)
 			return 0;
-	if (d->n_ep == d->cap_ep) {
-		size_t n = d->cap_ep ? d->cap_ep * 2 : 8;
-		struct endpoint *e = realloc(d->ep, n * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		d->ep = e;
-		d->cap_ep = n;
-	}
-	struct endpoint *e = &d->ep[d->n_ep++];
+	struct endpoint *e = sv_grow(d->ep, d->n_ep, &d->cap_ep, sizeof(*e), 8);
+	if (e == NULL)
+		return -ENOMEM;
+	d->ep = e;
+	e = &d->ep[d->n_ep++];
 	e->family = a->family;
 	memcpy(e->addr, a->addr, 16);
 	e->port = port;
@@ -217,14 +213,10 @@ static int add_ssrc(struct dialog *d, uint32_t ssrc, int side)
 	for (size_t i = 0; i < d->n_ss; i++)
 		if (d->ss[i].ssrc == ssrc)
 			return 0; /* first attribution wins */
-	if (d->n_ss == d->cap_ss) {
-		size_t n = d->cap_ss ? d->cap_ss * 2 : 8;
-		struct ssrc_side *e = realloc(d->ss, n * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		d->ss = e;
-		d->cap_ss = n;
-	}
+	struct ssrc_side *e = sv_grow(d->ss, d->n_ss, &d->cap_ss, sizeof(*e), 8);
+	if (e == NULL)
+		return -ENOMEM;
+	d->ss = e;
 	d->ss[d->n_ss].ssrc = ssrc;
 	d->ss[d->n_ss].side = (uint8_t)side;
 	d->n_ss++;

@@ -314,6 +314,13 @@ static const char *advice_text(enum cause_kind k)
 	}
 }
 
+/* Adds a cause phrase and the advice for its kind: 0 or -ENOMEM. */
+static int add_cause(struct assessment *a, const char *text, enum cause_kind k)
+{
+	int rc = add_phrase(&a->cause, text);
+	return rc != 0 ? rc : add_advice(&a->advice, advice_text(k));
+}
+
 /* The largest E-model impairment of one direction, from its averages. */
 static enum cause_kind dominant(const struct dirstats *ds, const struct sv_emodel_codec *c)
 {
@@ -396,24 +403,21 @@ static int assess_normal(const struct dirstats ds[2], const struct sv_emodel_cod
 		snprintf(text, sizeof(text),
 		         "%s packet loss (avg %.2f%%) on the media received by the %s", adj, loss,
 		         side_name(dloss));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_LOSS))) != 0)
+		if ((rc = add_cause(a, text, C_LOSS)) != 0)
 			return rc;
 	}
 	if (jit_hit) {
 		snprintf(text, sizeof(text),
 		         "%s jitter (avg %.1f ms) on the media received by the %s", adj, jitter,
 		         side_name(djit));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_JITTER))) != 0)
+		if ((rc = add_cause(a, text, C_JITTER)) != 0)
 			return rc;
 	}
 	if (lat_hit) {
 		snprintf(text, sizeof(text),
 		         "%s latency (one-way %.0f ms, avg RTT %.0f ms) reported by the %s", adj,
 		         latency, latency * 2.0, side_name(drtt));
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(C_LATENCY))) != 0)
+		if ((rc = add_cause(a, text, C_LATENCY)) != 0)
 			return rc;
 	}
 	if (mos_hit) {
@@ -427,8 +431,7 @@ static int assess_normal(const struct dirstats ds[2], const struct sv_emodel_cod
 			snprintf(text + l, sizeof(text) - l, " (%s, Ie %.0f)", codec->name,
 			         codec->ie);
 		}
-		if ((rc = add_phrase(&a->cause, text)) != 0 ||
-		    (rc = add_advice(&a->advice, advice_text(k))) != 0)
+		if ((rc = add_cause(a, text, k)) != 0)
 			return rc;
 	}
 	return 0;
@@ -796,36 +799,6 @@ static size_t short_real(double v, char *buf)
 	return (size_t)(e - p);
 }
 
-/* Any other real: jansson's formatting at precision 12. */
-static size_t long_real(double v, char *buf, size_t cap)
-{
-	int n = snprintf(buf, cap - 2, "%.12g", v);
-	if (n < 0 || (size_t)n >= cap - 2)
-		return 0;
-	for (char *c = buf; *c != '\0'; c++)
-		if (*c == ',')
-			*c = '.'; /* a locale's decimal comma */
-	char *e = strchr(buf, 'e');
-	if (strchr(buf, '.') == NULL && e == NULL) {
-		memcpy(buf + n, ".0", 3);
-		n += 2;
-	}
-	if (e != NULL) {
-		char *from = e + 1, *to = e + 1;
-		if (*from == '+') {
-			from++;
-		} else if (*from == '-') {
-			from++;
-			to++;
-		}
-		while (*from == '0' && from[1] != '\0')
-			from++;
-		memmove(to, from, strlen(from) + 1);
-		n = (int)strlen(buf);
-	}
-	return (size_t)n;
-}
-
 static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 {
 	char num[48];
@@ -878,7 +851,8 @@ static int dump_value(const json_t *j, size_t depth, struct sv_buf *out)
 		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
 	case JSON_REAL: {
 		double v = json_real_value(j);
-		if ((n = short_real(v, num)) == 0 && (n = long_real(v, num, sizeof(num))) == 0)
+		if ((n = short_real(v, num)) == 0 &&
+		    (n = sv_jsonw_real(v, 12, num, sizeof(num))) == 0)
 			return -EINVAL;
 		return sv_buf_append(out, num, n) == 0 ? 0 : -ENOMEM;
 	}

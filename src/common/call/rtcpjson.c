@@ -389,29 +389,10 @@ static int put_int(struct sv_buf *out, int64_t v)
 static int put_real(struct sv_buf *out, double v)
 {
 	char tmp[40];
-	int n = snprintf(tmp, sizeof(tmp) - 2, "%.17g", v);
-	if (n < 0 || (size_t)n >= sizeof(tmp) - 2)
+	size_t n = sv_jsonw_real(v, 17, tmp, sizeof(tmp));
+	if (n == 0)
 		return -EINVAL;
-	for (char *c = tmp; *c != '\0'; c++)
-		if (*c == ',')
-			*c = '.'; /* a locale's decimal comma */
-	char *e = strchr(tmp, 'e');
-	if (strchr(tmp, '.') == NULL && e == NULL) {
-		memcpy(tmp + n, ".0", 3);
-		n += 2;
-	}
-	if (e != NULL) {
-		char *from = e + 1, *to = e + 1;
-		if (*from == '+')
-			from++;
-		else if (*from == '-')
-			from++, to++;
-		while (*from == '0' && from[1] != '\0')
-			from++;
-		memmove(to, from, strlen(from) + 1);
-		n = (int)strlen(tmp);
-	}
-	return sv_buf_append(out, tmp, (size_t)n) == 0 ? 0 : -ENOMEM;
+	return sv_buf_append(out, tmp, n) == 0 ? 0 : -ENOMEM;
 }
 
 static int put_lit(struct sv_buf *out, const char *s)

@@ -324,6 +324,26 @@ static void touch(struct sv_sessions *s, struct call *c, uint64_t now)
 		set_state(s, c, SV_CALL_ACTIVE, add_sat(now, s->lim.active_timeout_ns));
 }
 
+/* Starts an ingested frame: advances the clock and, when the frame is
+ * malformed (bad), counts it so. Returns bad. */
+static int frame_bad(struct sv_sessions *s, uint64_t now_ns, int bad, enum sv_ingest *res)
+{
+	see(s, now_ns);
+	*res = SV_INGEST_MALFORMED;
+	if (bad)
+		count(s, res, SV_INGEST_MALFORMED);
+	return bad;
+}
+
+/* Ends an RTCP / log / quality frame that was kept: an active call's timeout
+ * restarts and the frame counts as stored. Returns 0. */
+static int frame_stored(struct sv_sessions *s, struct call *c, uint64_t now_ns, enum sv_ingest *res)
+{
+	touch(s, c, now_ns);
+	count(s, res, SV_INGEST_STORED);
+	return 0;
+}
+
 /* Looks a call up for RTCP / log / quality frames. */
 static struct call *lookup(struct sv_sessions *s, const char *customer, const uint8_t *id,
                            size_t len, enum sv_ingest *res)
@@ -497,15 +517,15 @@ static void sip_event(struct sv_sessions *s, struct call *c, const struct sv_sip
 int sv_sessions_sip(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                     const struct sv_wire_sip *sip, enum sv_ingest *res)
 {
-	see(s, now_ns);
 	struct sv_sip_msg m;
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || sip == NULL || (sip->sip.p == NULL && sip->sip.len > 0) ||
-	    sip->sip.len > UINT32_MAX || sv_sip_parse(sip->sip.p, sip->sip.len, &m) != 0 ||
-	    (sip->src.family != 4 && sip->src.family != 6) || sip->dst.family != sip->src.family) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (frame_bad(s, now_ns,
+	              customer == NULL || sip == NULL || (sip->sip.p == NULL && sip->sip.len > 0) ||
+	                  sip->sip.len > UINT32_MAX ||
+	                  sv_sip_parse(sip->sip.p, sip->sip.len, &m) != 0 ||
+	                  (sip->src.family != 4 && sip->src.family != 6) ||
+	                  sip->dst.family != sip->src.family,
+	              res))
 		return 0;
-	}
 	const uint8_t *id = sip->call_id.p;
 	size_t idlen = sip->call_id.len;
 	if (idlen == 0) {
@@ -602,12 +622,8 @@ static double block_rtt(const struct call *c, uint64_t ts, const struct sv_rtcp_
 int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                      const struct sv_rtcp_input *in, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || in == NULL) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (frame_bad(s, now_ns, customer == NULL || in == NULL, res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, in->call_id, in->call_id_len, res);
 	if (c == NULL)
 		return 0;
@@ -719,9 +735,7 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 		hold(s, c, sv_ev_rtcp_size(r));
 	}
 	free(parsed);
-	touch(s, c, now_ns);
-	count(s, res, SV_INGEST_STORED);
-	return 0;
+	return frame_stored(s, c, now_ns, res);
 }
 
 /* ------------------------------------------------------------ logs, quality */
@@ -729,13 +743,11 @@ int sv_sessions_rtcp(struct sv_sessions *s, const char *customer, uint64_t now_n
 int sv_sessions_log(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                     const struct sv_wire_log *log, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || log == NULL || (log->line.p == NULL && log->line.len > 0) ||
-	    log->line.len > UINT32_MAX) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (frame_bad(s, now_ns,
+	              customer == NULL || log == NULL ||
+	                  (log->line.p == NULL && log->line.len > 0) || log->line.len > UINT32_MAX,
+	              res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, log->call_id.p, log->call_id.len, res);
 	if (c == NULL)
 		return 0;
@@ -751,20 +763,15 @@ int sv_sessions_log(struct sv_sessions *s, const char *customer, uint64_t now_ns
 	STAILQ_INSERT_TAIL(&c->ev.log, r, link);
 	c->ev.n_log++;
 	hold(s, c, sv_ev_log_size(r));
-	touch(s, c, now_ns);
-	count(s, res, SV_INGEST_STORED);
-	return 0;
+	return frame_stored(s, c, now_ns, res);
 }
 
 int sv_sessions_quality(struct sv_sessions *s, const char *customer, uint64_t now_ns,
                         const struct sv_wire_quality *q, enum sv_ingest *res)
 {
-	see(s, now_ns);
-	*res = SV_INGEST_MALFORMED;
-	if (customer == NULL || q == NULL || (q->json.p == NULL && q->json.len > 0)) {
-		count(s, res, SV_INGEST_MALFORMED);
+	if (frame_bad(s, now_ns,
+	              customer == NULL || q == NULL || (q->json.p == NULL && q->json.len > 0), res))
 		return 0;
-	}
 	struct call *c = lookup(s, customer, q->call_id.p, q->call_id.len, res);
 	if (c == NULL)
 		return 0;
@@ -781,9 +788,7 @@ int sv_sessions_quality(struct sv_sessions *s, const char *customer, uint64_t no
 	c->ev.quality_len = q->json.len;
 	c->ev.quality_ts = q->ts_ns;
 	hold(s, c, q->json.len);
-	touch(s, c, now_ns);
-	count(s, res, SV_INGEST_STORED);
-	return 0;
+	return frame_stored(s, c, now_ns, res);
 }
 
 /* Gzips the first n buffered lines (each '\n'-terminated) into out and drops

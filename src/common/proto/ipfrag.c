@@ -86,9 +86,7 @@ struct sv_ipfrag *sv_ipfrag_new(const struct sv_ipfrag_config *cfg)
 			f->cfg.timeout_ns = cfg->timeout_ns;
 	}
 	/* Sized so that the table never grows below max_datagrams. */
-	f->table.min_slots = 16;
-	while (f->table.min_slots < f->cfg.max_datagrams && f->table.min_slots < (1u << 20))
-		f->table.min_slots <<= 1;
+	sv_htable_presize(&f->table, f->cfg.max_datagrams, 1u << 20);
 	TAILQ_INIT(&f->ages);
 	sv_buf_init(&f->out);
 	return f;
@@ -341,14 +339,12 @@ int sv_ipfrag_add(struct sv_ipfrag *f, const struct sv_packet *p, uint64_t now_n
 		return 0;
 	}
 
-	if (d->nfrags == d->capfrags) {
-		unsigned ncap = d->capfrags ? d->capfrags * 2 : 4;
-		struct frag *nf = realloc(d->frags, ncap * sizeof(*nf));
-		if (nf == NULL)
-			return -ENOMEM;
-		d->frags = nf;
-		d->capfrags = ncap;
-	}
+	size_t ncap = d->capfrags;
+	struct frag *nf = sv_grow(d->frags, d->nfrags, &ncap, sizeof(*nf), 4);
+	if (nf == NULL)
+		return -ENOMEM;
+	d->frags = nf;
+	d->capfrags = (unsigned)ncap;
 	uint8_t *copy = malloc(flen ? flen : 1);
 	if (copy == NULL)
 		return -ENOMEM;

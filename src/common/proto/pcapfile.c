@@ -96,14 +96,10 @@ static int flow_get(struct sv_pcapw *w, const struct sv_pcap_rec *rec, struct sv
 			return 0;
 		}
 	}
-	if (w->nflows == w->flows_cap) {
-		size_t cap = w->flows_cap ? w->flows_cap * 2 : 4;
-		struct sv_pcapw_flow *nf = realloc(w->flows, cap * sizeof(*nf));
-		if (nf == NULL)
-			return -ENOMEM;
-		w->flows = nf;
-		w->flows_cap = cap;
-	}
+	struct sv_pcapw_flow *nf = sv_grow(w->flows, w->nflows, &w->flows_cap, sizeof(*nf), 4);
+	if (nf == NULL)
+		return -ENOMEM;
+	w->flows = nf;
 	struct sv_pcapw_flow *f = &w->flows[w->nflows++];
 	memset(f, 0, sizeof(*f));
 	f->family = rec->family;

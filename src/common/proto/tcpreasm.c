@@ -107,9 +107,7 @@ struct sv_tcpreasm *sv_tcpreasm_new(const struct sv_tcpreasm_config *cfg, sv_tcp
 			t->cfg.hole_timeout_ns = cfg->hole_timeout_ns;
 	}
 	/* Sized so that the table never grows below max_streams. */
-	t->table.min_slots = 16;
-	while (t->table.min_slots < t->cfg.max_streams && t->table.min_slots < (1u << 20))
-		t->table.min_slots <<= 1;
+	sv_htable_presize(&t->table, t->cfg.max_streams, 1u << 20);
 	TAILQ_INIT(&t->lru);
 	LIST_INIT(&t->holes);
 	t->cb = cb;

@@ -89,14 +89,10 @@ static struct seg *seg_find(const struct sv_journal *j, uint32_t num)
 
 static int seg_push(struct sv_journal *j, uint32_t num, uint64_t size)
 {
-	if (j->nsegs == j->cap) {
-		size_t ncap = j->cap ? j->cap * 2 : 16;
-		struct seg *n = realloc(j->segs, ncap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		j->segs = n;
-		j->cap = ncap;
-	}
+	struct seg *n = sv_grow(j->segs, j->nsegs, &j->cap, sizeof(*n), 16);
+	if (n == NULL)
+		return -ENOMEM;
+	j->segs = n;
 	j->segs[j->nsegs++] = (struct seg){num, 0, size};
 	return 0;
 }

@@ -409,14 +409,10 @@ static int local_stage(struct local *l, const char *bucket, const char *key,
 	int fd = -1, r;
 	sv_buf_init(&path);
 	sv_buf_init(&tmp);
-	if (l->n_pend == l->cap_pend) {
-		size_t n = l->cap_pend ? l->cap_pend * 2 : 64;
-		struct pending *p = realloc(l->pend, n * sizeof(*p));
-		if (p == NULL)
-			return -ENOMEM;
-		l->pend = p;
-		l->cap_pend = n;
-	}
+	struct pending *p = sv_grow(l->pend, l->n_pend, &l->cap_pend, sizeof(*p), 64);
+	if (p == NULL)
+		return -ENOMEM;
+	l->pend = p;
 	if ((r = make_path(l, bucket, key, &path)) != 0)
 		goto out;
 	if (sv_buf_printf(&tmp, "%s.tmp.XXXXXX", (char *)path.data) != 0) {
@@ -441,7 +437,7 @@ static int local_stage(struct local *l, const char *bucket, const char *key,
 		r = -errno;
 		goto fail;
 	}
-	struct pending *p = &l->pend[l->n_pend++];
+	p = &l->pend[l->n_pend++];
 	p->tmp = (char *)sv_buf_take(&tmp, NULL);
 	p->final = (char *)sv_buf_take(&path, NULL);
 	p->op = op;

@@ -598,18 +598,27 @@ static void req_free(struct req *r)
 	free(r);
 }
 
-static int add_query(struct req *r, const char *name, const char *value)
+/* Appends name and a copy of value to pairs[] (*n of max used); the copy is
+ * also kept in vals[] for req_free(). 0, -EINVAL when full, or -ENOMEM. */
+static int add_pair(struct sv_sigv4_header *pairs, char **vals, size_t *n, size_t max,
+                    const char *name, const char *value)
 {
-	if (r->n_query >= MAX_QUERY)
+	if (*n >= max)
 		return -EINVAL;
-	char *v = strdup(value != NULL ? value : "");
+	char *v = strdup(value);
 	if (v == NULL)
 		return -ENOMEM;
-	r->qval[r->n_query] = v;
-	r->query[r->n_query].name = name;
-	r->query[r->n_query].value = v;
-	r->n_query++;
+	vals[*n] = v;
+	pairs[*n].name = name;
+	pairs[*n].value = v;
+	(*n)++;
 	return 0;
+}
+
+static int add_query(struct req *r, const char *name, const char *value)
+{
+	return add_pair(r->query, r->qval, &r->n_query, MAX_QUERY, name,
+	                value != NULL ? value : "");
 }
 
 static int add_extra(struct req *r, const char *name, const char *value)
@@ -619,14 +628,7 @@ static int add_extra(struct req *r, const char *name, const char *value)
 	for (const char *c = value; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return -EINVAL;
-	char *v = strdup(value);
-	if (v == NULL)
-		return -ENOMEM;
-	r->xval[r->n_extra] = v;
-	r->extra[r->n_extra].name = name;
-	r->extra[r->n_extra].value = v;
-	r->n_extra++;
-	return 0;
+	return add_pair(r->extra, r->xval, &r->n_extra, MAX_EXTRA, name, value);
 }
 
 static int valid_bucket(const char *b)

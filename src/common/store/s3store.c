@@ -11,6 +11,7 @@
 #include "store/s3store.h"
 
 #include "base/errors.h"
+#include "base/config.h"
 #include "base/crc32c.h"
 #include "base/log.h"
 
@@ -272,14 +273,10 @@ static struct bucket *bucket_get(struct sv_s3store *ss, const char *name)
 			return ss->buckets[i];
 	if (strlen(name) >= sizeof(ss->buckets[0]->name))
 		return NULL;
-	if (ss->nbuckets == ss->capbuckets) {
-		size_t cap = ss->capbuckets ? ss->capbuckets * 2 : 8;
-		struct bucket **nb = realloc(ss->buckets, cap * sizeof(*nb));
-		if (nb == NULL)
-			return NULL;
-		ss->buckets = nb;
-		ss->capbuckets = cap;
-	}
+	struct bucket **nb = sv_grow(ss->buckets, ss->nbuckets, &ss->capbuckets, sizeof(*nb), 8);
+	if (nb == NULL)
+		return NULL;
+	ss->buckets = nb;
 	struct bucket *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
@@ -765,14 +762,8 @@ static void s3_free(void *impl)
 		event_free(ss->timer);
 	if (ss->dirfd >= 0)
 		close(ss->dirfd); /* also drops the flock */
-	if (ss->access_key != NULL) {
-		explicit_bzero(ss->access_key, strlen(ss->access_key));
-		free(ss->access_key);
-	}
-	if (ss->secret_key != NULL) {
-		explicit_bzero(ss->secret_key, strlen(ss->secret_key));
-		free(ss->secret_key);
-	}
+	sv_conf_free_secret(ss->access_key);
+	sv_conf_free_secret(ss->secret_key);
 	free(ss->dir);
 	free(ss);
 }
@@ -845,16 +836,12 @@ static int scan(struct sv_s3store *ss, char *err, size_t errlen)
 		}
 		if (!spool_name(de->d_name))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **nn = realloc(names, nc * sizeof(*nn));
-			if (nn == NULL) {
-				r = -ENOMEM;
-				goto out;
-			}
-			names = nn;
-			cap = nc;
+		char **nn = sv_grow(names, n, &cap, sizeof(*nn), 64);
+		if (nn == NULL) {
+			r = -ENOMEM;
+			goto out;
 		}
+		names = nn;
 		if ((names[n] = strdup(de->d_name)) == NULL) {
 			r = -ENOMEM;
 			goto out;

@@ -87,16 +87,20 @@ static void text_copy(const struct walker *w, char *dst, size_t cap)
 	dst[n] = '\0';
 }
 
+/* An element the response left out reads as "": 0 or -ENOMEM. */
+static int or_empty(char **s)
+{
+	if (*s == NULL)
+		*s = strdup("");
+	return *s != NULL ? 0 : -ENOMEM;
+}
+
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *na = realloc(*arr, ncap * elem);
+	void *na = sv_grow(*arr, n, cap, elem, 16);
 	if (na == NULL)
 		return -ENOMEM;
 	*arr = na;
-	*cap = ncap;
 	return 0;
 }
 
@@ -224,11 +228,7 @@ static void end_list(struct walker *w)
 			fail(w, SV_E_PARSE);
 			return;
 		}
-		if (w->obj.etag == NULL)
-			w->obj.etag = strdup("");
-		if (w->obj.last_modified == NULL)
-			w->obj.last_modified = strdup("");
-		if (w->obj.etag == NULL || w->obj.last_modified == NULL ||
+		if (or_empty(&w->obj.etag) != 0 || or_empty(&w->obj.last_modified) != 0 ||
 		    grow((void **)&l->objects, &w->cap_objects, l->n_objects,
 		         sizeof(struct sv_s3_object)) != 0) {
 			free_object(&w->obj);
@@ -308,11 +308,7 @@ static void end_delete(struct walker *w)
 			fail(w, SV_E_PARSE);
 			return;
 		}
-		if (w->derr.code == NULL)
-			w->derr.code = strdup("");
-		if (w->derr.message == NULL)
-			w->derr.message = strdup("");
-		if (w->derr.code == NULL || w->derr.message == NULL ||
+		if (or_empty(&w->derr.code) != 0 || or_empty(&w->derr.message) != 0 ||
 		    grow((void **)&d->errors, &w->cap_errors, d->n_errors,
 		         sizeof(struct sv_s3_delete_error)) != 0) {
 			free_derr(&w->derr);

@@ -119,12 +119,54 @@ void sv_sha256_hex(const void *data, size_t len, char hex[65])
 
 /* ------------------------------------------------------------ query string */
 
-struct qent {
-	const char *n;
+/* A name and its value, as encoded into a kv_set's arena. */
+struct kv {
+	const char *name;
 	size_t nlen;
-	const char *v;
+	const char *val;
 	size_t vlen;
+	size_t idx; /* position given, so repeated names can keep their order */
 };
+
+/*
+ * The query parameters or headers of one request: each name and value is
+ * written into one arena, offs[3 * i .. 3 * i + 2] bounding the i-th pair,
+ * and only when all are written (the arena may move while it grows) does
+ * kv_set_resolve() point e[] into it.
+ */
+struct kv_set {
+	struct sv_buf arena;
+	size_t *offs;
+	struct kv *e;
+};
+
+static int kv_set_init(struct kv_set *s, size_t n)
+{
+	sv_buf_init(&s->arena);
+	s->offs = calloc(n, 3 * sizeof(*s->offs));
+	s->e = calloc(n, sizeof(*s->e));
+	return s->offs != NULL && s->e != NULL ? 0 : -ENOMEM;
+}
+
+static void kv_set_resolve(struct kv_set *s, size_t n)
+{
+	const char *base = s->arena.data != NULL ? (const char *)s->arena.data : "";
+	const size_t *o = s->offs;
+	for (size_t i = 0; i < n; i++) {
+		s->e[i].name = base + o[3 * i];
+		s->e[i].nlen = o[3 * i + 1] - o[3 * i];
+		s->e[i].val = base + o[3 * i + 1];
+		s->e[i].vlen = o[3 * i + 2] - o[3 * i + 1];
+		s->e[i].idx = i;
+	}
+}
+
+static void kv_set_release(struct kv_set *s)
+{
+	free(s->offs);
+	free(s->e);
+	sv_buf_release(&s->arena);
+}
 
 static int memcmp_len(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -134,11 +176,12 @@ static int memcmp_len(const char *a, size_t alen, const char *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-static int qent_cmp(const void *pa, const void *pb)
+/* Query order: by name, then value. */
+static int query_cmp(const void *pa, const void *pb)
 {
-	const struct qent *a = pa, *b = pb;
-	int c = memcmp_len(a->n, a->nlen, b->n, b->nlen);
-	return c != 0 ? c : memcmp_len(a->v, a->vlen, b->v, b->vlen);
+	const struct kv *a = pa, *b = pb;
+	int c = memcmp_len(a->name, a->nlen, b->name, b->nlen);
+	return c != 0 ? c : memcmp_len(a->val, a->vlen, b->val, b->vlen);
 }
 
 int sv_sigv4_canonical_query(const struct sv_sigv4_header *params, size_t n, struct sv_buf *out)
@@ -151,48 +194,40 @@ int sv_sigv4_canonical_query(const struct sv_sigv4_header *params, size_t n, str
 		if (params[i].name == NULL)
 			return -EINVAL;
 
-	struct sv_buf arena;
-	sv_buf_init(&arena);
-	size_t *offs = calloc(n, 3 * sizeof(*offs));
-	struct qent *e = calloc(n, sizeof(*e));
-	int rc = -ENOMEM;
-	if (offs == NULL || e == NULL)
+	struct kv_set set;
+	struct sv_buf *arena = &set.arena;
+	int rc = kv_set_init(&set, n);
+	if (rc != 0)
 		goto out;
-	/* Encode everything first; the arena may move while it grows. */
+	rc = -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = params[i].value != NULL ? params[i].value : "";
-		offs[3 * i] = arena.len;
-		if (sv_sigv4_uri_encode(params[i].name, strlen(params[i].name), 0, &arena) != 0)
+		set.offs[3 * i] = arena->len;
+		if (sv_sigv4_uri_encode(params[i].name, strlen(params[i].name), 0, arena) != 0)
 			goto out;
-		offs[3 * i + 1] = arena.len;
-		if (sv_sigv4_uri_encode(v, strlen(v), 0, &arena) != 0)
+		set.offs[3 * i + 1] = arena->len;
+		if (sv_sigv4_uri_encode(v, strlen(v), 0, arena) != 0)
 			goto out;
-		offs[3 * i + 2] = arena.len;
+		set.offs[3 * i + 2] = arena->len;
 	}
-	const char *base = arena.data != NULL ? (const char *)arena.data : "";
+	kv_set_resolve(&set, n);
+	struct kv *e = set.e;
 	size_t total = 0;
-	for (size_t i = 0; i < n; i++) {
-		e[i].n = base + offs[3 * i];
-		e[i].nlen = offs[3 * i + 1] - offs[3 * i];
-		e[i].v = base + offs[3 * i + 1];
-		e[i].vlen = offs[3 * i + 2] - offs[3 * i + 1];
+	for (size_t i = 0; i < n; i++)
 		total += e[i].nlen + e[i].vlen + 2;
-	}
-	qsort(e, n, sizeof(*e), qent_cmp);
+	qsort(e, n, sizeof(*e), query_cmp);
 	if (sv_buf_reserve(out, total) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			sv_buf_append(out, "&", 1);
-		sv_buf_append(out, e[i].n, e[i].nlen);
+		sv_buf_append(out, e[i].name, e[i].nlen);
 		sv_buf_append(out, "=", 1);
-		sv_buf_append(out, e[i].v, e[i].vlen);
+		sv_buf_append(out, e[i].val, e[i].vlen);
 	}
 	rc = 0;
 out:
-	free(offs);
-	free(e);
-	sv_buf_release(&arena);
+	kv_set_release(&set);
 	return rc;
 }
 
@@ -273,17 +308,10 @@ int sv_sigv4_request_target(const struct sv_sigv4_request *req, struct sv_buf *o
 
 /* ---------------------------------------------------------------- headers */
 
-struct hent {
-	const char *name; /* lower case, in the arena */
-	size_t nlen;
-	const char *val; /* folded, in the arena */
-	size_t vlen;
-	size_t idx; /* position given, so repeated names keep their order */
-};
-
-static int hent_cmp(const void *pa, const void *pb)
+/* Header order: by name (lower case), repeated names in the order given. */
+static int header_cmp(const void *pa, const void *pb)
 {
-	const struct hent *a = pa, *b = pb;
+	const struct kv *a = pa, *b = pb;
 	int c = memcmp_len(a->name, a->nlen, b->name, b->nlen);
 	if (c != 0)
 		return c;
@@ -302,12 +330,11 @@ static const char *const reserved_headers[] = {
 static int canonical_headers(const struct sv_sigv4_header *hdrs, size_t n, size_t n_own,
                              struct sv_buf *canon, struct sv_buf *signed_list)
 {
-	struct sv_buf arena;
-	sv_buf_init(&arena);
-	size_t *offs = calloc(n, 3 * sizeof(*offs));
-	struct hent *e = calloc(n, sizeof(*e));
-	int rc = -ENOMEM;
-	if (offs == NULL || e == NULL)
+	struct kv_set set;
+	struct sv_buf *arena = &set.arena;
+	int rc = kv_set_init(&set, n);
+	size_t *offs = set.offs;
+	if (rc != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const char *nm = hdrs[i].name, *v = hdrs[i].value;
@@ -316,17 +343,17 @@ static int canonical_headers(const struct sv_sigv4_header *hdrs, size_t n, size_
 			goto out;
 		size_t nl = strlen(nm), vl = strlen(v);
 		rc = -ENOMEM;
-		if (sv_buf_reserve(&arena, nl + vl) != 0)
+		if (sv_buf_reserve(arena, nl + vl) != 0)
 			goto out;
-		offs[3 * i] = arena.len;
+		offs[3 * i] = arena->len;
 		for (size_t k = 0; k < nl; k++)
-			arena.data[arena.len++] = lower((unsigned char)nm[k]);
-		offs[3 * i + 1] = arena.len;
+			arena->data[arena->len++] = lower((unsigned char)nm[k]);
+		offs[3 * i + 1] = arena->len;
 		if (i >= n_own) {
 			for (size_t r = 0;
 			     r < sizeof(reserved_headers) / sizeof(reserved_headers[0]); r++) {
 				if (strlen(reserved_headers[r]) == nl &&
-				    memcmp(arena.data + offs[3 * i], reserved_headers[r], nl) ==
+				    memcmp(arena->data + offs[3 * i], reserved_headers[r], nl) ==
 				        0) {
 					rc = -EINVAL;
 					goto out;
@@ -345,21 +372,15 @@ static int canonical_headers(const struct sv_sigv4_header *hdrs, size_t n, size_
 				continue;
 			}
 			if (pending)
-				arena.data[arena.len++] = ' ';
+				arena->data[arena->len++] = ' ';
 			pending = 0;
-			arena.data[arena.len++] = c;
+			arena->data[arena->len++] = c;
 		}
-		offs[3 * i + 2] = arena.len;
+		offs[3 * i + 2] = arena->len;
 	}
-	const char *base = arena.data != NULL ? (const char *)arena.data : "";
-	for (size_t i = 0; i < n; i++) {
-		e[i].name = base + offs[3 * i];
-		e[i].nlen = offs[3 * i + 1] - offs[3 * i];
-		e[i].val = base + offs[3 * i + 1];
-		e[i].vlen = offs[3 * i + 2] - offs[3 * i + 1];
-		e[i].idx = i;
-	}
-	qsort(e, n, sizeof(*e), hent_cmp);
+	kv_set_resolve(&set, n);
+	struct kv *e = set.e;
+	qsort(e, n, sizeof(*e), header_cmp);
 	rc = -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		int same =
@@ -383,9 +404,7 @@ static int canonical_headers(const struct sv_sigv4_header *hdrs, size_t n, size_
 		goto out;
 	rc = 0;
 out:
-	free(offs);
-	free(e);
-	sv_buf_release(&arena);
+	kv_set_release(&set);
 	return rc;
 }
 
