@@ -8,10 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define K(nm, ty, fld, mn, mx, df, fl, ch, hl)                                                \
-	{                                                                                     \
-		NULL, nm, ty, offsetof(struct sv_api_conf, fld), mn, mx, df, fl, ch, hl, NULL \
-	}
+#define K(...) SV_CONF_KEY(struct sv_api_conf, NULL, __VA_ARGS__)
 
 const struct sv_conf_key sv_api_conf_keys[] = {
     K("SIPVAULT_API_LISTEN", SV_CONF_LISTEN, listen, 0, 0, "127.0.0.1:8000", 0, NULL,

@@ -12,13 +12,13 @@
 #include "ret_conf.h"
 #include "vault.h"
 
+#include "base/cli.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "store/s3.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,54 +175,26 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *config = NULL;
+	struct sv_cli cli = {.prog = "sipvault-api", .usage = usage};
 	struct sv_api_conf conf;
 	char err[1024];
-	int c, check = 0;
+	int rc;
 
-	sv_log_init("sipvault-api", SV_LOG_INFO);
-	while ((c = getopt_long(argc, argv, "c:nhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("sipvault-api %s\n", SV_VERSION);
-			return 0;
-		case 'c':
-			config = optarg;
-			break;
-		case 'n':
-			check = 1;
-			break;
-		default:
-			fprintf(stderr, "sipvault-api: try --help\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sipvault-api: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (sv_api_conf_load(&conf, config, (const char *const *)environ, err, sizeof(err)) != 0) {
+	if ((rc = sv_cli_parse(&cli, argc, argv)) != SV_CLI_RUN)
+		return rc;
+	if (sv_api_conf_load(&conf, cli.config, (const char *const *)environ, err, sizeof(err)) !=
+	    0) {
 		fprintf(stderr, "sipvault-api: %s\n", err);
 		return 2;
 	}
-	if (check) {
+	if (cli.check) {
 		printf("sipvault-api: configuration OK (%zu customers, AI provider %s)\n",
 		       conf.customers->n, sv_ai_provider_name(conf.ai_provider));
 		sv_api_conf_release(&conf);
 		return 0;
 	}
 	sv_log_set_level(conf.log_level);
-	c = run(&conf);
+	rc = run(&conf);
 	sv_api_conf_release(&conf);
-	return c;
+	return rc;
 }
