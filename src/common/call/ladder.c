@@ -4,7 +4,9 @@
  */
 #include "call/ladder.h"
 
+#include "base/buf.h"
 #include "base/errors.h"
+#include "call/tracker.h"
 #include "proto/packet.h"
 
 #include <errno.h>
@@ -33,9 +35,7 @@ void sv_ladder_release(struct sv_ladder *l)
 
 /* One direction of a TCP stream being reassembled. */
 struct flow {
-	int family;
-	uint8_t src[16], dst[16];
-	uint16_t sport, dport;
+	struct sv_tracker_flow key; /* the direction's 5-tuple */
 	uint32_t next_seq;
 	int have_seq;
 	uint64_t first_ts; /* time of the first byte still buffered */
@@ -54,25 +54,18 @@ static struct flow *flow_get(struct flows *fs, const struct sv_packet *p)
 
 	for (i = 0; i < fs->n; i++) {
 		f = &fs->v[i];
-		if (f->family == p->family && f->sport == p->sport && f->dport == p->dport &&
-		    memcmp(f->src, p->src, 16) == 0 && memcmp(f->dst, p->dst, 16) == 0)
+		if (f->key.family == p->family && f->key.sport == p->sport &&
+		    f->key.dport == p->dport && memcmp(f->key.src, p->src, 16) == 0 &&
+		    memcmp(f->key.dst, p->dst, 16) == 0)
 			return f;
 	}
-	if (fs->n == fs->cap) {
-		size_t nc = fs->cap ? fs->cap * 2 : 8;
-		struct flow *nv = realloc(fs->v, nc * sizeof(*nv));
-		if (nv == NULL)
-			return NULL;
-		fs->v = nv;
-		fs->cap = nc;
-	}
+	struct flow *nv = sv_grow(fs->v, fs->n, &fs->cap, sizeof(*nv), 8);
+	if (nv == NULL)
+		return NULL;
+	fs->v = nv;
 	f = &fs->v[fs->n++];
 	memset(f, 0, sizeof(*f));
-	f->family = p->family;
-	memcpy(f->src, p->src, 16);
-	memcpy(f->dst, p->dst, 16);
-	f->sport = p->sport;
-	f->dport = p->dport;
+	sv_tracker_flow_from_packet(p, &f->key);
 	sv_buf_init(&f->data);
 	return f;
 }

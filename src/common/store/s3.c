@@ -8,6 +8,7 @@
  */
 #include "store/s3.h"
 
+#include "base/curlev.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "store/sigv4.h"
@@ -345,18 +346,11 @@ struct req {
 	struct sv_s3_result res;
 };
 
-struct sockev {
-	LIST_ENTRY(sockev) link; /* s3->socks */
-	struct sv_s3 *s3;
-	curl_socket_t fd;
-	struct event *ev;
-};
-
 struct sv_s3 {
 	struct event_base *base;
 	int own_base;
-	CURLM *multi;
-	struct event *timer;
+	struct sv_curlev *cm; /* curl multi on the event loop */
+	CURLM *multi;         /* sv_curlev_multi(cm) */
 	struct sv_s3_endpoint ep;
 	char *region, *access_key, *secret_key, *session_token, *ca_file;
 	struct sv_s3_config cfg;    /* limits, with defaults applied; string fields unused */
@@ -364,13 +358,10 @@ struct sv_s3 {
 	STAILQ_HEAD(, req) waiting; /* queued for a free slot, oldest first */
 	size_t n_pending, n_running;
 	size_t body_bytes;
-	LIST_HEAD(, sockev) socks;
 	uint32_t rng;
 	int in_free;
 	struct sv_s3_stats stats;
 };
-
-static int curl_ready;
 
 static uint32_t next_rand(struct sv_s3 *s3)
 {
@@ -402,81 +393,23 @@ static char *dup_or_null(const char *s, int *bad)
 	return d;
 }
 
-static void check_multi(struct sv_s3 *s3);
 static void start_queued(struct sv_s3 *s3);
+static void finish(struct req *r, CURLcode cc);
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+/* sv_curlev: one transfer ended. */
+static void on_done(CURL *easy, CURLcode cc, void *arg)
 {
-	struct sv_s3 *s3 = arg;
-	int running;
-	curl_multi_socket_action(s3->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi(s3);
+	char *priv = NULL;
+	(void)arg;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+	if (priv != NULL)
+		finish((struct req *)priv, cc);
 }
 
-static int timer_fn(CURLM *multi, long timeout_ms, void *userp)
+/* sv_curlev: after each batch of ended transfers, fill the free slots. */
+static void on_drained(void *arg)
 {
-	struct sv_s3 *s3 = userp;
-	if (timeout_ms < 0) {
-		evtimer_del(s3->timer);
-		return 0;
-	}
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	return evtimer_add(s3->timer, &tv) == 0 ? 0 : -1;
-}
-
-static void on_socket(evutil_socket_t fd, short what, void *arg)
-{
-	struct sockev *se = arg;
-	struct sv_s3 *s3 = se->s3;
-	int action =
-	    ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	int running;
-	curl_multi_socket_action(s3->multi, fd, action, &running);
-	/* Unlike hiperfifo, the timer is left alone when nothing runs: a done
-	 * callback may just have added a request, and curl's TIMERFUNCTION
-	 * clears the timer itself when it has nothing to time. */
-	check_multi(s3);
-}
-
-static void sockev_free(struct sv_s3 *s3, struct sockev *se)
-{
-	(void)s3;
-	LIST_REMOVE(se, link);
-	if (se->ev != NULL)
-		event_free(se->ev);
-	free(se);
-}
-
-static int socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct sv_s3 *s3 = userp;
-	struct sockev *se = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (se != NULL) {
-			curl_multi_assign(s3->multi, fd, NULL);
-			sockev_free(s3, se);
-		}
-		return 0;
-	}
-	if (se == NULL) {
-		se = calloc(1, sizeof(*se));
-		if (se == NULL)
-			return -1;
-		se->s3 = s3;
-		se->fd = fd;
-		LIST_INSERT_HEAD(&s3->socks, se, link);
-		curl_multi_assign(s3->multi, fd, se);
-	}
-	short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-	             ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if (se->ev != NULL) {
-		event_free(se->ev);
-		se->ev = NULL;
-	}
-	se->ev = event_new(s3->base, fd, kind, on_socket, se);
-	if (se->ev == NULL || event_add(se->ev, NULL) != 0)
-		return -1;
-	return 0;
+	start_queued(arg);
 }
 
 int sv_s3_new(struct event_base *base, const struct sv_s3_config *cfg, struct sv_s3 **out)
@@ -490,18 +423,10 @@ int sv_s3_new(struct event_base *base, const struct sv_s3_config *cfg, struct sv
 		return -ENOMEM;
 	LIST_INIT(&s3->reqs);
 	STAILQ_INIT(&s3->waiting);
-	LIST_INIT(&s3->socks);
 	int rc = sv_s3_endpoint_parse(cfg->endpoint, &s3->ep);
 	if (rc != 0) {
 		free(s3);
 		return rc;
-	}
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			free(s3);
-			return -ENOMEM;
-		}
-		curl_ready = 1;
 	}
 	int bad = 0;
 	s3->region =
@@ -539,18 +464,11 @@ int sv_s3_new(struct event_base *base, const struct sv_s3_config *cfg, struct sv
 			bad = 1;
 	}
 	s3->base = base;
-	if (!bad) {
-		s3->timer = evtimer_new(base, on_timer, s3);
-		s3->multi = curl_multi_init();
-	}
-	if (bad || s3->timer == NULL || s3->multi == NULL) {
+	if (bad || sv_curlev_new(base, on_done, on_drained, s3, &s3->cm) != 0) {
 		sv_s3_free(s3);
 		return -ENOMEM;
 	}
-	curl_multi_setopt(s3->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
-	curl_multi_setopt(s3->multi, CURLMOPT_SOCKETDATA, s3);
-	curl_multi_setopt(s3->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
-	curl_multi_setopt(s3->multi, CURLMOPT_TIMERDATA, s3);
+	s3->multi = sv_curlev_multi(s3->cm);
 	curl_multi_setopt(s3->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s3->cfg.max_connections);
 	curl_multi_setopt(s3->multi, CURLMOPT_MAXCONNECTS, (long)s3->cfg.max_connections * 2);
 	curl_multi_setopt(s3->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
@@ -1016,22 +934,6 @@ static void finish(struct req *r, CURLcode cc)
 	complete(r);
 }
 
-static void check_multi(struct sv_s3 *s3)
-{
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(s3->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		char *priv = NULL;
-		CURLcode cc = msg->data.result;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		if (priv != NULL)
-			finish((struct req *)priv, cc);
-	}
-	start_queued(s3);
-}
-
 static void start_queued(struct sv_s3 *s3)
 {
 	struct req *r;
@@ -1264,13 +1166,7 @@ void sv_s3_free(struct sv_s3 *s3)
 		complete(r);
 	}
 	STAILQ_INIT(&s3->waiting);
-	if (s3->multi != NULL)
-		curl_multi_cleanup(s3->multi);
-	struct sockev *se;
-	while ((se = LIST_FIRST(&s3->socks)) != NULL)
-		sockev_free(s3, se);
-	if (s3->timer != NULL)
-		event_free(s3->timer);
+	sv_curlev_free(s3->cm);
 	if (s3->own_base && s3->base != NULL)
 		event_base_free(s3->base);
 	free(s3->region);
