@@ -84,6 +84,7 @@ struct stream {
 struct chat_engine {
 	struct event_base *base;
 	char *sippulse_url, *sippulse_key, *sippulse_model, *anthropic_key, *anthropic_url;
+	char *anthropic_model; /* NULL: aichat's default */
 	int first_byte_ms, idle_ms;
 	struct sv_curlev *cm;
 	TAILQ_HEAD(, stream) streams;
@@ -438,8 +439,9 @@ static int upstream_start(struct stream *s, enum sv_aichat_provider p,
 	sv_buf_init(&h);
 	rc = sv_aichat_context(&aev, &sys);
 	if (rc == 0)
-		rc = sv_aichat_request(p, p == SV_AICHAT_OPENAI ? ce->sippulse_model : NULL,
-		                       (const char *)sys.data, sys.len, conv, &s->body);
+		rc = sv_aichat_request(
+		    p, p == SV_AICHAT_OPENAI ? ce->sippulse_model : ce->anthropic_model,
+		    (const char *)sys.data, sys.len, conv, &s->body);
 	if (rc == 0)
 		rc = p == SV_AICHAT_OPENAI
 		         ? sv_buf_printf(&url, "%s/chat/completions", ce->sippulse_url)
@@ -586,13 +588,16 @@ struct chat_engine *chat_engine_new(struct event_base *base, const struct chat_c
 	ce->anthropic_url = dup_trim(conf->anthropic_url, DEF_ANTHROPIC);
 	ce->sippulse_key = dup_trim(conf->sippulse_key, NULL);
 	ce->anthropic_key = dup_trim(conf->anthropic_key, NULL);
+	ce->anthropic_model = dup_trim(conf->anthropic_model, NULL);
 	ce->first_byte_ms =
 	    conf->first_byte_timeout_ms > 0 ? conf->first_byte_timeout_ms : DEF_FIRST_BYTE;
 	ce->idle_ms = conf->idle_timeout_ms > 0 ? conf->idle_timeout_ms : DEF_IDLE;
 	int bad =
 	    ce->sippulse_url == NULL || ce->sippulse_model == NULL || ce->anthropic_url == NULL ||
 	    (conf->sippulse_key != NULL && conf->sippulse_key[0] && ce->sippulse_key == NULL) ||
-	    (conf->anthropic_key != NULL && conf->anthropic_key[0] && ce->anthropic_key == NULL);
+	    (conf->anthropic_key != NULL && conf->anthropic_key[0] && ce->anthropic_key == NULL) ||
+	    (conf->anthropic_model != NULL && conf->anthropic_model[0] &&
+	     ce->anthropic_model == NULL);
 	if (bad || sv_curlev_new(base, on_done, NULL, ce, &ce->cm) != 0) {
 		chat_engine_free(ce);
 		return NULL;
@@ -617,6 +622,7 @@ void chat_engine_free(struct chat_engine *ce)
 	free(ce->sippulse_url);
 	free(ce->sippulse_model);
 	free(ce->anthropic_url);
+	free(ce->anthropic_model);
 	free_secret(ce->sippulse_key);
 	free_secret(ce->anthropic_key);
 	free(ce);

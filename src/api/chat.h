@@ -4,13 +4,14 @@
 #include <stddef.h>
 #include <stdint.h>
 struct chat_conf {
-	const char *sippulse_url;   /* SIPPULSE_API_URL */
-	const char *sippulse_key;   /* SIPPULSE_API_KEY, NULL/"" = unset */
-	const char *sippulse_model; /* SIPPULSE_AI_MODEL */
-	const char *anthropic_key;  /* ANTHROPIC_API_KEY, NULL/"" = unset */
-	const char *anthropic_url;  /* ANTHROPIC_BASE_URL */
-	int first_byte_timeout_ms;  /* upstream silent this long before first byte -> error */
-	int idle_timeout_ms;        /* upstream silent this long mid-stream -> error */
+	const char *sippulse_url;    /* SIPPULSE_API_URL */
+	const char *sippulse_key;    /* SIPPULSE_API_KEY, NULL/"" = unset */
+	const char *sippulse_model;  /* SIPPULSE_AI_MODEL */
+	const char *anthropic_key;   /* ANTHROPIC_API_KEY, NULL/"" = unset */
+	const char *anthropic_url;   /* ANTHROPIC_BASE_URL */
+	const char *anthropic_model; /* ANTHROPIC_MODEL, NULL/"" = the built-in default */
+	int first_byte_timeout_ms;   /* upstream silent this long before first byte -> error */
+	int idle_timeout_ms;         /* upstream silent this long mid-stream -> error */
 };
 struct chat_stats {
 	uint64_t streams, completed, upstream_errors, client_gone, no_provider;

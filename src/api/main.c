@@ -107,6 +107,7 @@ static int run(const struct sv_api_conf *conf)
 	cc.sippulse_model = conf->sippulse_model;
 	cc.anthropic_key = conf->ai_provider == SV_AI_ANTHROPIC ? conf->anthropic_api_key : NULL;
 	cc.anthropic_url = conf->anthropic_base_url;
+	cc.anthropic_model = conf->anthropic_model;
 	cc.first_byte_timeout_ms = 30000;
 	cc.idle_timeout_ms = 60000;
 	if ((chat = chat_engine_new(base, &cc)) == NULL) {

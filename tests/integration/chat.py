@@ -186,6 +186,8 @@ def run(pport, hport):
               tag + " provider saw a well-formed request (%s)" % ent)
         if prov == "openai":
             check(ent["model"] == "test-model", tag + " SIPPULSE_AI_MODEL is sent")
+        else:
+            check(ent["model"] == "test-claude", tag + " ANTHROPIC_MODEL is sent")
 
         # a conversation with history
         hist = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]

@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 		    .sippulse_model = "test-model",
 		    .anthropic_key = (i == E_ANTHROPIC || i == E_BOTH) ? "test-anthropic-key" : "",
 		    .anthropic_url = an_url,
+		    .anthropic_model = "test-claude",
 		    .first_byte_timeout_ms = first_byte,
 		    .idle_timeout_ms = idle,
 		};
